@@ -1,0 +1,5 @@
+import sys
+
+from lantern_nb.cli import main
+
+sys.exit(main())

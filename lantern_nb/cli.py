@@ -1,0 +1,81 @@
+"""`python -m lantern_nb <command>`: the package's command line.
+
+Each command's arguments are declared here; its work lives in the module named after the
+paper's concept and is imported only when the command runs (fast `--help`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from lantern_nb.profiles import PROFILES
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], int | None]:
+    module, func = target.split(":")
+
+    def run(args: argparse.Namespace) -> int | None:
+        return getattr(importlib.import_module(module), func)(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lantern_nb", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("data", help="generate or load the corpus; print counts, label balance, lengths")
+    c.add_argument("--profile", default="cpu", choices=PROFILES)
+    c.add_argument("--force", action="store_true", help="regenerate even if the corpus exists")
+    c.set_defaults(func=_lazy("lantern_nb.data:cli_data"))
+
+    c = sub.add_parser("compress", help="print the requirement specification extracted from a job ad")
+    c.add_argument("job_file")
+    c.set_defaults(func=_lazy("lantern_nb.compress:cli_compress"))
+
+    c = sub.add_parser("teach", help="label one job/profile pair with teacher T1")
+    c.add_argument("--job", required=True, dest="job_file")
+    c.add_argument("--profile", required=True, dest="profile_file")
+    c.add_argument("--backend", choices=("rubric", "hf", "openai"), default="rubric")
+    c.add_argument("--run-profile", default="cpu", choices=PROFILES, help="profile supplying backend settings")
+    c.add_argument("--json", action="store_true", help="print exactly the output-schema JSON")
+    c.set_defaults(func=_lazy("lantern_nb.teachers.factory:cli_teach"))
+
+    c = sub.add_parser("bench-kd", help="one forward+backward of the KD loss, naive vs chunked")
+    c.add_argument("--impl", choices=("naive", "chunked"), required=True)
+    c.add_argument("--divergence", default="fkl")
+    c.add_argument("--vocab", type=int, default=151936)
+    c.add_argument("--hidden", type=int, default=896)
+    c.add_argument("--tokens", type=int, default=2048)
+    c.add_argument("--chunk-size", type=int, default=1024)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_lazy("lantern_nb.kd.bench:cli_bench"))
+
+    c = sub.add_parser("serve", help="start the three-module service (FastAPI + uvicorn)")
+    c.add_argument("--profile", default="cpu", choices=PROFILES)
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=int, default=8000)
+    c.set_defaults(func=_lazy("lantern_nb.serving:cli_serve"))
+
+    c = sub.add_parser("fit", help="label (and explain) one pair in-process with the served models")
+    c.add_argument("--job", required=True, dest="job_file")
+    c.add_argument("--profile", required=True, dest="profile_file")
+    c.add_argument("--run-profile", default="cpu", choices=PROFILES)
+    c.add_argument("--explain", action="store_true")
+    c.set_defaults(func=_lazy("lantern_nb.serving:cli_fit"))
+
+    c = sub.add_parser("plan", help="dry-run a profile: resolve models, vocab, memory and time estimates")
+    c.add_argument("--profile", default="paper", choices=PROFILES)
+    c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
