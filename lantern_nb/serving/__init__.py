@@ -1,0 +1,182 @@
+"""The three-module serving pipeline (paper Sec. 3.5.3 and 6): summarize, classify, explain.
+
+The service is written against three small protocols so it can be built and tested before the
+trained models exist; `load_models` fetches the real ones through `registry`. This module also
+holds the in-process pipeline (`fit_pair`) shared by the CLI and the notebook explorer, and the
+`serve` / `fit` command-line entry points. HTTP pieces live in `app`, batching in `batching`,
+the load generator and benchmark in `loadgen`, the widget in `explorer`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from lantern_nb.profiles import Profile
+from lantern_nb.schema import LABELS
+
+MODULES: tuple[str, ...] = ("summarize", "classify", "explain")
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """JD compression at ingestion (paper 3.5.1): one requirement summary per job text."""
+
+    def summarize(self, texts: list[str]) -> list[str]: ...
+
+
+@runtime_checkable
+class FitClassifier(Protocol):
+    """Fit-level classifier: an [n, 3] array of probabilities over LABELS (Low, Medium, High)."""
+
+    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """Explanation student: rationale lines per pair, conditioned on the predicted label."""
+
+    def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]: ...
+
+
+@dataclass
+class ServingModels:
+    """The three models one service instance serves."""
+
+    summarizer: Summarizer
+    classifier: FitClassifier
+    explainer: Explainer
+
+
+def load_models(cfg: Profile) -> ServingModels:
+    """The trained artifacts of profile `cfg`; `MissingArtifactError` names what produces a missing one."""
+    from lantern_nb.serving import registry
+
+    return ServingModels(summarizer=registry.load_summarizer(cfg),
+                         classifier=registry.load_classifier(cfg),
+                         explainer=registry.load_explainer(cfg))
+
+
+def proba_rows(proba: Any, n: int) -> list[dict[str, float]]:
+    """Check a classifier's output is [n, 3] and finite; return one {label: p} dict per row."""
+    arr = np.asarray(proba, dtype=np.float64)
+    if arr.shape != (n, len(LABELS)):
+        raise RuntimeError(f"classifier returned shape {arr.shape}, expected ({n}, {len(LABELS)})")
+    if not np.isfinite(arr).all():
+        raise RuntimeError("classifier returned non-finite probabilities")
+    return [{label: float(p) for label, p in zip(LABELS, row)} for row in arr]
+
+
+def top_label(probs: dict[str, float]) -> str:
+    """The predicted label (ties resolved in LABELS order)."""
+    return max(LABELS, key=lambda k: (probs[k], -LABELS.index(k)))
+
+
+@dataclass
+class FitReport:
+    """One pair through the pipeline in-process, with the wall time of each module."""
+
+    summary: str
+    label: str
+    probabilities: dict[str, float]
+    explanation: list[str] | None
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: bool = True,
+             summarize: bool = True) -> FitReport:
+    """Summarize the job (unless `summarize=False`), classify, optionally explain; time each module."""
+    timing: dict[str, float] = {}
+    t_all = time.perf_counter()
+    summary = job_text
+    if summarize:
+        t0 = time.perf_counter()
+        summary = models.summarizer.summarize([job_text])[0]
+        timing["summarize"] = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    probs = proba_rows(models.classifier.predict_proba([summary], [profile]), 1)[0]
+    timing["classify"] = (time.perf_counter() - t0) * 1000
+    label = top_label(probs)
+    lines = None
+    if explain:
+        t0 = time.perf_counter()
+        lines = list(models.explainer.explain([summary], [profile], [label])[0])
+        timing["explain"] = (time.perf_counter() - t0) * 1000
+    timing["total"] = (time.perf_counter() - t_all) * 1000
+    return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing)
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """A UTF-8 text file's content, or a clear error for missing / non-UTF-8 / empty files."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} file '{p}' does not exist (or is not a file); pass a path to a text file")
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what} file '{p}' is not UTF-8 text (bad byte at offset {e.start}); "
+                         f"re-save it as UTF-8") from e
+    if not text.strip():
+        raise ValueError(f"{what} file '{p}' is empty; put the {what} text in it")
+    return text
+
+
+def cli_serve(args: argparse.Namespace) -> int:
+    """`python -m lantern_nb serve`: load the profile's models and run the service with uvicorn."""
+    import uvicorn
+
+    from lantern_nb.profiles import load_profile
+    from lantern_nb.serving.app import create_app
+
+    cfg = load_profile(args.profile)
+    app = create_app(load_models(cfg), cfg)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def format_report(rep: FitReport) -> str:
+    """Human-readable CLI output of one `FitReport`."""
+    out = [f"label: {rep.label}",
+           "probabilities: " + "  ".join(f"{k}={v:.3f}" for k, v in rep.probabilities.items())]
+    if rep.explanation is not None:
+        out.append("explanation:")
+        out.extend(f"  - {line}" for line in rep.explanation)
+    out.append("timing_ms: " + "  ".join(f"{k}={v:.1f}" for k, v in rep.timing_ms.items()))
+    return "\n".join(out)
+
+
+def cli_fit(args: argparse.Namespace) -> int:
+    """`python -m lantern_nb fit`: one pair through the served models in-process."""
+    from lantern_nb.profiles import load_profile
+
+    job = read_text_file(args.job_file, "job")
+    profile = read_text_file(args.profile_file, "profile")
+    cfg = load_profile(args.run_profile)
+    for name, text in (("job", job), ("profile", profile)):
+        if len(text) > cfg.serving.max_text_chars:
+            raise ValueError(f"{name} text has {len(text)} characters, over the limit of "
+                             f"{cfg.serving.max_text_chars} (serving.max_text_chars); shorten it")
+    rep = fit_pair(load_models(cfg), job, profile, explain=args.explain)
+    print(format_report(rep))
+    return 0
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-exports so `import lantern_nb.serving` stays light (no FastAPI import)."""
+    lazy = {"create_app": "app", "MicroBatcher": "batching", "ServerThread": "loadgen",
+            "run_load": "loadgen", "summarize_load": "loadgen", "module_capacity": "loadgen",
+            "batching_comparison": "loadgen", "fit_explorer": "explorer"}
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(f"lantern_nb.serving.{lazy[name]}"), name)
+    raise AttributeError(f"module 'lantern_nb.serving' has no attribute {name!r}")
+
+
+__all__: Sequence[str] = ["MODULES", "Explainer", "FitClassifier", "FitReport", "ServingModels", "Summarizer",
+                          "cli_fit", "cli_serve", "fit_pair", "load_models", "proba_rows", "top_label"]

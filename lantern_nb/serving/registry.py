@@ -1,0 +1,47 @@
+"""Where the service gets its three trained models: the one place to wire real artifacts.
+
+Each loader checks the artifact exists (`artifacts.require` raises `MissingArtifactError` naming
+the notebook that produces it), then imports the training module lazily — so the service, its
+tests and `--help` work before those modules exist — and calls its loader with the artifact path.
+
+Contract for the owning modules (each returns an object satisfying the protocol in
+`lantern_nb.serving`):
+  lantern_nb.compress.load_summarizer(path)   -> Summarizer     (artifact "summarizer")
+  lantern_nb.classify.load_classifier(path)   -> FitClassifier  (artifact "classifier")
+  lantern_nb.explain.load_explainer(path)     -> Explainer      (artifact "explainer")
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from lantern_nb import artifacts
+from lantern_nb.profiles import Profile
+
+
+def _call_loader(module: str, func: str, path: Path) -> Any:
+    try:
+        loader = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise RuntimeError(f"cannot load the served model: {module}.{func}(path) is not available ({e}); "
+                           f"it is wired in lantern_nb/serving/registry.py") from e
+    return loader(path)
+
+
+def load_summarizer(cfg: Profile) -> Any:
+    """The JD summarizer (paper 3.5.1) of profile `cfg`."""
+    path = artifacts.require(cfg.name, "summarizer")
+    return _call_loader("lantern_nb.compress", "load_summarizer", path)
+
+
+def load_classifier(cfg: Profile) -> Any:
+    """The fit classifier (paper 3.4.2) of profile `cfg`."""
+    path = artifacts.require(cfg.name, "classifier")
+    return _call_loader("lantern_nb.classify", "load_classifier", path)
+
+
+def load_explainer(cfg: Profile) -> Any:
+    """The distilled explanation student (paper 3.4.1, 5.2) of profile `cfg`."""
+    path = artifacts.require(cfg.name, "explainer")
+    return _call_loader("lantern_nb.explain", "load_explainer", path)

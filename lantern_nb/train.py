@@ -1,0 +1,312 @@
+"""The project's one training loop: a `transformers.Trainer` subclass with pluggable objectives.
+
+SFT (teacher fine-tuning, pretraining of the tiny decoders), token-level KD (explanation
+students, multi-stage paths, SCD) and the fit classifier all train through `LanternTrainer`;
+only the objective differs. Labels are stored pre-shifted (`labels[t]` is the target of
+position t, -100 where nothing is predicted), so the number of valid targets is exact and the
+loss is normalised by the global count across gradient accumulation (and devices).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
+
+IGNORE = -100
+
+
+# ----------------------------------------------------------------------------- data
+def encode_chat_example(tokenizer, messages: list[dict], target: str | None, max_length: int) -> dict[str, list[int]]:
+    """Token ids of `messages` (+ the assistant `target` and EOS) with pre-shifted labels.
+
+    Only answer tokens (and the closing EOS) are targets; when too long, the prompt is cut in its
+    middle (the template's head and the generation prompt survive) so the answer is kept whole.
+    EOS is a target even when pad == eos, because targets come from the sequence, not from padding.
+    """
+    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "input_ids"):
+        prompt_ids = prompt_ids["input_ids"]
+    prompt_ids = list(prompt_ids)
+    answer_ids: list[int] = []
+    if target is not None:
+        answer_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    budget = max_length - len(answer_ids)
+    if budget < 16:
+        answer_ids = answer_ids[: max(1, max_length - 16)]
+        budget = max_length - len(answer_ids)
+    if len(prompt_ids) > budget:
+        tail = 8
+        prompt_ids = prompt_ids[: budget - tail] + prompt_ids[-tail:]
+    ids = prompt_ids + answer_ids
+    labels = [IGNORE] * len(ids)
+    for t in range(len(prompt_ids) - 1, len(ids) - 1):
+        labels[t] = ids[t + 1]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels,
+            "prompt_len": len(prompt_ids)}
+
+
+@dataclass
+class PadCollator:
+    """Right-pads token fields; passes other tensors/lists (soft labels, weights, ids) through."""
+
+    pad_token_id: int
+    keys_to_pad: tuple[str, ...] = ("input_ids", "attention_mask", "labels")
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for key in rows[0]:
+            values = [r[key] for r in rows]
+            if key in self.keys_to_pad:
+                width = max(len(v) for v in values)
+                fill = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE}[key]
+                out[key] = torch.tensor([list(v) + [fill] * (width - len(v)) for v in values], dtype=torch.long)
+            elif isinstance(values[0], (int, float, list)) or torch.is_tensor(values[0]):
+                out[key] = torch.as_tensor(values) if not torch.is_tensor(values[0]) else torch.stack(values)
+        return out
+
+
+class ListDataset(torch.utils.data.Dataset):
+    def __init__(self, rows: Sequence[dict[str, Any]]):
+        self.rows = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+# ----------------------------------------------------------------------------- objectives
+class Objective(Protocol):
+    """loss(model, inputs, num_items) -> (scalar loss already divided by num_items, logs)."""
+
+    def __call__(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor],
+                 num_items: torch.Tensor | int) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Final hidden states of a causal LM (peft-wrapped or not) without computing logits."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise ValueError("the fused loss supports bias-free lm_heads only (Qwen2/Qwen3/Phi-3/Llama have none)")
+    return head.weight
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
+                          chunk_size: int = 1024) -> torch.Tensor:
+    """Summed CE of `hidden @ weight.T` against `labels` computed chunk by chunk with
+    activation checkpointing, so the [tokens x vocab] logits never exist at once."""
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for s in range(0, hidden.shape[0], chunk_size):
+        h, y = hidden[s:s + chunk_size], labels[s:s + chunk_size]
+        total = total + checkpoint(
+            lambda a, b: F.cross_entropy((a @ weight.T).float(), b, reduction="sum", ignore_index=IGNORE),
+            h, y, use_reentrant=False)
+    return total
+
+
+@dataclass
+class CausalLMObjective:
+    """Supervised fine-tuning: summed token CE over answer tokens / global target count."""
+
+    chunk_size: int = 1024
+
+    def __call__(self, model, inputs, num_items):
+        labels = inputs["labels"]
+        hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])
+        valid = labels.ne(IGNORE)
+        ce = chunked_cross_entropy(hidden[valid], lm_head_weight(model), labels[valid], self.chunk_size)
+        return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
+
+
+@dataclass
+class DistillObjective:
+    """Token-level KD (paper Eq. 3): lambda_sft * CE + lambda_kd * divergence(teacher || student).
+
+    The teacher is frozen and in eval mode; the loss is computed from final hidden states and
+    lm_head weights (chunked by default, never materialising the full logits). `token_weights`
+    is an optional hook (e.g. SCD's adaptive weighting) returning per-target weights.
+    """
+
+    teacher: torch.nn.Module
+    kind: str = "fkl"
+    lambda_sft: float = 0.1
+    lambda_kd: float = 0.9
+    beta: float = 0.5
+    alpha: float = 0.1
+    temperature: float = 1.0
+    impl: str = "chunked"
+    chunk_size: int = 1024
+    token_weights: Callable[..., torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        freeze(self.teacher)
+
+    def __call__(self, model, inputs, num_items):
+        from lantern_nb.kd.losses import kd_loss_chunked, kd_loss_naive
+
+        labels = inputs["labels"]
+        valid = labels.ne(IGNORE)
+        s_hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])[valid]
+        with torch.no_grad():
+            self.teacher.eval()
+            t_hidden = decoder_hidden(self.teacher, inputs["input_ids"], inputs["attention_mask"])[valid]
+        weights = None
+        if self.token_weights is not None:
+            weights = self.token_weights(model=model, inputs=inputs, valid=valid, student_hidden=s_hidden,
+                                         teacher_hidden=t_hidden)
+        fn = kd_loss_chunked if self.impl == "chunked" else kd_loss_naive
+        loss, stats = fn(s_hidden, lm_head_weight(model), t_hidden, lm_head_weight(self.teacher).detach(),
+                         labels[valid], kind=self.kind, lambda_sft=self.lambda_sft, lambda_kd=self.lambda_kd,
+                         beta=self.beta, alpha=self.alpha, temperature=self.temperature,
+                         chunk_size=self.chunk_size, num_items=num_items, token_weights=weights)
+        return loss, {k: float(v) for k, v in stats.items()}
+
+
+@dataclass
+class ClassifierObjective:
+    """Fit classification (paper Eq. 6): CE on hard labels, plus optional KL to T2's soft labels."""
+
+    soft_label_weight: float = 0.0
+
+    def __call__(self, model, inputs, num_items):
+        labels = inputs["labels"]
+        feats = {k: v for k, v in inputs.items() if k not in ("labels", "soft_labels")}
+        logits = model(**feats).float()
+        ce = F.cross_entropy(logits, labels, reduction="sum")
+        loss = ce
+        logs = {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
+        if self.soft_label_weight > 0 and "soft_labels" in inputs:
+            kl = F.kl_div(F.log_softmax(logits, -1), inputs["soft_labels"].float(), reduction="sum")
+            loss = (1 - self.soft_label_weight) * ce + self.soft_label_weight * kl
+            logs["kd"] = float(kl.detach()) / max(float(num_items), 1.0)
+        return loss / num_items, logs
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode and no gradients: a frozen teacher."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+# ----------------------------------------------------------------------------- trainer
+class _QuietProgress(ProgressCallback):
+    """The tqdm progress bar without a printed dict per logging step (notebooks stay readable)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
+
+class LanternTrainer(Trainer):
+    """`Trainer` whose loss comes from an `Objective` normalised by the global target count."""
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args: Any, objective: Objective, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+        self._extra_logs: dict[str, list[float]] = {}
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
+        count = sum(int(b["labels"].ne(IGNORE).sum()) for b in batch_samples)
+        count_t = torch.tensor(count, device=device)
+        if self.args.world_size > 1:
+            count_t = self.accelerator.gather(count_t).sum()
+        return count_t
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if num_items_in_batch is None:
+            num_items_in_batch = inputs["labels"].ne(IGNORE).sum().clamp(min=1)
+        loss, logs = self.objective(model, inputs, num_items_in_batch)
+        if self.args.world_size > 1:
+            loss = loss * self.args.world_size  # DDP averages gradients; the sum/global-count is the target
+        for k, v in logs.items():
+            self._extra_logs.setdefault(k, []).append(v)
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        for k, vals in self._extra_logs.items():
+            if vals:
+                logs[k] = sum(vals) / len(vals)
+        self._extra_logs = {}
+        super().log(logs, *args, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    """The hyper-parameters every run shares (taken from a profile section)."""
+
+    epochs: float
+    lr: float
+    batch_size: int
+    grad_accum: int = 1
+    seed: int = 0
+    n_checkpoints: int = 0
+    logging_steps: int = 1
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    max_steps: int = -1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    log_history: list[dict[str, Any]]
+    checkpoints: list[Path]
+    steps: int
+    seconds: float
+
+
+def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Objective, tc: TrainConfig,
+          output_dir: str | Path, collator: Callable | None = None, pad_token_id: int = 0,
+          callbacks: Sequence[TrainerCallback] = (), desc: str | None = None) -> TrainResult:
+    """Train `model` on `rows` with `objective`; returns the model, the loss log and checkpoint dirs.
+
+    Checkpoints (model weights only) are saved `tc.n_checkpoints` times along training, evenly
+    spaced, for Scheduled Checkpoint Distillation. bf16 only on CUDA; deterministic on CPU.
+    """
+    output_dir = Path(output_dir)
+    steps_per_epoch = math.ceil(len(rows) / (tc.batch_size * tc.grad_accum))
+    total = tc.max_steps if tc.max_steps > 0 else max(1, math.ceil(steps_per_epoch * tc.epochs))
+    save_steps = max(1, total // tc.n_checkpoints) if tc.n_checkpoints else None
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=tc.batch_size,
+        gradient_accumulation_steps=tc.grad_accum, num_train_epochs=tc.epochs, max_steps=tc.max_steps,
+        learning_rate=tc.lr, lr_scheduler_type=tc.scheduler, warmup_steps=int(tc.warmup_ratio * total),
+        weight_decay=tc.weight_decay, logging_steps=tc.logging_steps, seed=tc.seed, data_seed=tc.seed,
+        save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, save_only_model=True,
+        save_total_limit=None, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
+        bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda and not torch.backends.mps.is_available(),
+        disable_tqdm=False, run_name=desc or output_dir.name, **tc.extra)
+    trainer = LanternTrainer(model=model, args=args, train_dataset=ListDataset(rows),
+                             data_collator=collator or PadCollator(pad_token_id), objective=objective,
+                             callbacks=list(callbacks))
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_QuietProgress())
+    out = trainer.train()
+    ckpts = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return TrainResult(model=trainer.model, log_history=list(trainer.state.log_history), checkpoints=ckpts,
+                       steps=trainer.state.global_step, seconds=float(out.metrics.get("train_runtime", 0.0)))
+
+
+def loss_curve(log_history: Sequence[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(step, loss) pairs from a Trainer log history, for the learning-curve figures."""
+    return [(int(r["step"]), float(r["loss"])) for r in log_history if "loss" in r and "step" in r]

