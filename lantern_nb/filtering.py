@@ -1,0 +1,435 @@
+"""Human-in-the-loop filtering of teacher outputs into D_seed (paper Sec. 4.1.3).
+
+Validators flag what human reviewers check for -- hallucinations and unsupported rationale --
+plus structural problems. Each returns `Flag(code, message)`s; an output with any flag is
+rejected by the automatic policy. Codes:
+
+* `schema` -- the output did not parse (the parser's reason is the message).
+* `evidence_not_in_profile` -- an evidence quote is not a substring of the profile after
+  normalising case, whitespace, quote and dash characters; a quote with "..." must have every
+  fragment present. A quote is also accepted against the PII-redacted profile (what a remote
+  teacher saw).
+* `unsupported_qualification` -- fewer than `MIN_SUPPORT` of a qualification's content words
+  (stop words and generic words such as "experience" removed, words cut to a 5-character stem,
+  numbers kept) occur in the job text.
+* `label_inconsistent` -- the label disagrees with the per-qualification verdicts: a score is
+  recomputed as the importance-weighted mean of verdict values (met 1, partial 0.5, missing 0;
+  required weight 1, preferred 0.5) and the label must be the band of that score, the bands
+  (`BANDS`, the prompt's High >= 0.75, Low < 0.45) widened by `BAND_MARGIN` on each side. The
+  output's own score must likewise lie in its label's widened band.
+* `explanation_inconsistent` -- the explanation contradicts the label: most lines negative
+  ("Missing ...", "Lacks ...") under High or most lines positive under Low; no line of the label's
+  polarity (High needs a positive line, Low a negative one); Medium with only one polarity; or a
+  summary naming another fit level ("Low fit" under High).
+* `too_many_lines` / `line_too_long` -- `cfg.filtering.max_explanation_lines` / `max_line_chars`.
+
+`auto_review` is the documented policy used under papermill: accept every output without flags,
+reject every flagged one. `ReviewSession` + `review_widget` are the manual path in JupyterLab.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from lantern_nb import artifacts
+from lantern_nb.redact import redact
+from lantern_nb.schema import FitResult, Pair, render_explanation, write_jsonl
+from lantern_nb.teachers.base import TeacherOutput
+from lantern_nb.teachers.cache import read_jsonl_tolerant
+from lantern_nb.teachers.parse import ParseError, parse_fit_result
+
+CODES: tuple[str, ...] = ("schema", "evidence_not_in_profile", "unsupported_qualification", "label_inconsistent",
+                          "explanation_inconsistent", "too_many_lines", "line_too_long")
+VERDICT_VALUE = {"met": 1.0, "partial": 0.5, "missing": 0.0}
+IMPORTANCE_WEIGHT = {"required": 1.0, "preferred": 0.5}
+BANDS: dict[str, tuple[float, float]] = {"Low": (0.0, 0.45), "Medium": (0.45, 0.75), "High": (0.75, 1.0)}
+BAND_MARGIN = 0.1
+MIN_SUPPORT = 0.5
+
+_STOP = set("""a an the and or of to in on for with at by from as is are be being been this that these those
+any all some such other its their our your you we they it who whom which what when where how per via into
+over under than then also etc must should will can may able plus including include includes e g ie eg
+years year yrs experience experienced strong solid good excellent proven demonstrated knowledge understanding
+ability skills skill familiarity familiar proficiency proficient working work hands related relevant degree
+required requirement requirements preferred plus nice have has least minimum similar equivalent field using
+""".split())
+_NEG_RE = re.compile(r"\b(missing|lacks?|lacking|no|not|without|absent|gaps?|insufficient|below|short of|"
+                     r"fails?|unmet|does ?n[o']t|doesn't|cannot|unclear|none)\b", re.I)
+_PARTIAL_RE = re.compile(r"\b(partial(?:ly)?|some|limited|somewhat|related|adjacent|fewer|less than)\b", re.I)
+_POS_RE = re.compile(r"\b(meets?|met|has|have|holds?|strong|match(?:es|ing)?|exceeds?|solid|proven|"
+                     r"demonstrates?|qualified|fits?|satisf(?:ies|y)|possesses|brings|covers?|good)\b", re.I)
+_FIT_WORD_RE = re.compile(r"\b(low|medium|moderate|high|strong|weak|poor|good)\s+(?:overall\s+)?(?:fit|match)\b", re.I)
+_FIT_WORD = {"low": "Low", "weak": "Low", "poor": "Low", "medium": "Medium", "moderate": "Medium",
+             "high": "High", "strong": "High", "good": "High"}
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+                         "\u00a0": " ", "\u2022": " "})
+_WORD_RE = re.compile(r"[a-z0-9]+(?:[+#.][a-z0-9+#]*)?")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One validator finding: a reason code from `CODES` and a human-readable message."""
+
+    code: str
+    message: str
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.translate(_QUOTES).lower().split())
+
+
+def _stem(w: str) -> str:
+    return w if w.isdigit() else w[:5]
+
+
+def _content_words(text: str) -> set[str]:
+    words = _WORD_RE.findall(text.translate(_QUOTES).lower())
+    return {_stem(w.rstrip(".")) for w in words if w.rstrip(".") not in _STOP and (len(w) > 1 or w.isdigit())}
+
+
+def verdict_score(result: FitResult) -> float:
+    """Importance-weighted mean verdict value (met 1, partial 0.5, missing 0; preferred weight 0.5)."""
+    imp = {_norm(q.text): q.importance for q in result.qualifications}
+    num = den = 0.0
+    for e in result.evaluation:
+        w = IMPORTANCE_WEIGHT.get(imp.get(_norm(e.qualification), "required"), 1.0)
+        num += w * VERDICT_VALUE.get(e.verdict, 0.0)
+        den += w
+    return num / den if den else 0.0
+
+
+def band(score: float) -> str:
+    """The label whose band holds `score`."""
+    return "Low" if score < BANDS["Low"][1] else ("Medium" if score < BANDS["Medium"][1] else "High")
+
+
+def _in_band(label: str, score: float, margin: float = BAND_MARGIN) -> bool:
+    lo, hi = BANDS[label]
+    return lo - margin <= score <= hi + margin
+
+
+def line_polarity(line: str) -> str:
+    """`negative`, `partial`, `positive` or `neutral` from cue words: a leading negative cue
+    ("Missing ...") wins, then partial cues, then any negation, then positive cues."""
+    if _NEG_RE.match(line.strip()):
+        return "negative"
+    if _PARTIAL_RE.search(line):
+        return "partial"
+    if _NEG_RE.search(line):
+        return "negative"
+    if _POS_RE.search(line):
+        return "positive"
+    return "neutral"
+
+
+def check_evidence(pair: Pair, result: FitResult) -> list[Flag]:
+    profiles = (_norm(pair.profile_text), _norm(redact(pair.profile_text)))
+    flags = []
+    for e in result.evaluation:
+        if not e.evidence:
+            continue
+        quote = _norm(e.evidence).strip("\"' ")
+        frags = [f.strip(" .,;:") for f in re.split(r"\.\.\.|\u2026", quote)]
+        frags = [f for f in frags if f]
+        if frags and not any(all(f in prof for f in frags) for prof in profiles):
+            flags.append(Flag("evidence_not_in_profile",
+                              f"evidence for '{e.qualification[:60]}' is not in the profile: \"{e.evidence[:80]}\""))
+    return flags
+
+
+def qualification_support(qualification: str, job_text: str) -> float:
+    """Share of the qualification's content words (stemmed) found in the job text; 1.0 if none."""
+    words = _content_words(qualification)
+    if not words:
+        return 1.0
+    job = _content_words(job_text)
+    return len(words & job) / len(words)
+
+
+def check_qualifications(pair: Pair, result: FitResult, min_support: float = MIN_SUPPORT) -> list[Flag]:
+    flags = []
+    for q in result.qualifications:
+        s = qualification_support(q.text, pair.job_text)
+        if s < min_support:
+            flags.append(Flag("unsupported_qualification",
+                              f"'{q.text[:80]}' is not supported by the job text (word overlap {s:.2f} < {min_support})"))
+    return flags
+
+
+def check_label(result: FitResult, margin: float = BAND_MARGIN) -> list[Flag]:
+    flags = []
+    s = verdict_score(result)
+    if not _in_band(result.label, s, margin):
+        flags.append(Flag("label_inconsistent",
+                          f"label {result.label} but the verdicts give score {s:.2f} ({band(s)})"))
+    elif not _in_band(result.label, result.score, margin):
+        flags.append(Flag("label_inconsistent", f"label {result.label} but the output's score is {result.score:.2f}"))
+    return flags
+
+
+def check_explanation(result: FitResult) -> list[Flag]:
+    lines = result.explanation
+    pol = [line_polarity(x) for x in lines]
+    pos, neg = pol.count("positive"), pol.count("negative")
+    n = len(lines)
+    problems = []
+    if result.label == "High":
+        if neg > n / 2:
+            problems.append(f"{neg}/{n} lines are negative under High")
+        elif pos == 0:
+            problems.append("no positive line under High")
+    elif result.label == "Low":
+        if pos > n / 2:
+            problems.append(f"{pos}/{n} lines are positive under Low")
+        elif neg == 0 and "partial" not in pol:
+            problems.append("no negative line under Low")
+    elif n >= 2 and (pos == n or neg == n):
+        problems.append(f"all lines are {'positive' if pos == n else 'negative'} under Medium")
+    for m in _FIT_WORD_RE.finditer(" ".join(lines)):
+        named = _FIT_WORD[m.group(1).lower()]
+        if named != result.label and not re.search(r"\b(not|no)\s+(a\s+)?$", " ".join(lines)[:m.start()], re.I):
+            problems.append(f"explanation says '{m.group(0)}' but the label is {result.label}")
+            break
+    return [Flag("explanation_inconsistent", "; ".join(problems))] if problems else []
+
+
+def check_length(result: FitResult, max_lines: int, max_chars: int) -> list[Flag]:
+    flags = []
+    if len(result.explanation) > max_lines:
+        flags.append(Flag("too_many_lines", f"{len(result.explanation)} explanation lines > {max_lines}"))
+    long = [i for i, x in enumerate(result.explanation) if len(x) > max_chars]
+    if long:
+        flags.append(Flag("line_too_long", f"explanation line(s) {long} longer than {max_chars} characters"))
+    return flags
+
+
+def validate(pair: Pair, output: TeacherOutput, cfg: Any) -> list[Flag]:
+    """Every validator's flags for one output (empty = clean)."""
+    if output.result is None:
+        return [Flag("schema", output.error or "no parsed result")]
+    r = output.result
+    return (check_evidence(pair, r) + check_qualifications(pair, r) + check_label(r) + check_explanation(r)
+            + check_length(r, cfg.filtering.max_explanation_lines, cfg.filtering.max_line_chars))
+
+
+@dataclass
+class FilterReport:
+    """Per-output flags and the rejection-reasons table (one row per code)."""
+
+    flags: dict[str, list[Flag]]
+    reasons: pd.DataFrame
+
+    @property
+    def accepted(self) -> list[str]:
+        return [pid for pid, f in self.flags.items() if not f]
+
+    @property
+    def rejected(self) -> list[str]:
+        return [pid for pid, f in self.flags.items() if f]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per output: pair_id, number of flags, codes."""
+        return pd.DataFrame([{"pair_id": pid, "n_flags": len(f), "codes": ",".join(sorted({x.code for x in f}))}
+                             for pid, f in self.flags.items()])
+
+
+def filter_outputs(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput], cfg: Any) -> FilterReport:
+    """Validate every output; the reasons table counts outputs per code (an output may have several)."""
+    by_id = {p.pair_id: p for p in pairs}
+    flags = {o.pair_id: validate(by_id[o.pair_id], o, cfg) for o in outputs}
+    n = max(1, len(flags))
+    rows = []
+    for code in CODES:
+        hit = [pid for pid, f in flags.items() if any(x.code == code for x in f)]
+        example = next((x.message for pid in hit[:1] for x in flags[pid] if x.code == code), "")
+        rows.append({"reason": code, "outputs": len(hit), "share": len(hit) / n, "example": example})
+    rejected = sum(1 for f in flags.values() if f)
+    rows.append({"reason": "any (rejected)", "outputs": rejected, "share": rejected / n, "example": ""})
+    return FilterReport(flags=flags, reasons=pd.DataFrame(rows))
+
+
+def precision_recall(report: FilterReport, outputs: Sequence[TeacherOutput]) -> dict[str, Any]:
+    """The filter scored against the simulator's truth: positive = rejected, truth = meta["injected"]
+    is not None. Returns tp/fp/fn/tn, precision, recall, f1 and a per-mode recall table."""
+    tp = fp = fn = tn = 0
+    per_mode: dict[str, list[int]] = {}
+    for o in outputs:
+        injected = o.meta.get("injected")
+        flagged = bool(report.flags.get(o.pair_id))
+        if injected:
+            tp, fn = tp + flagged, fn + (not flagged)
+            per_mode.setdefault(injected, [0, 0])
+            per_mode[injected][0] += 1
+            per_mode[injected][1] += flagged
+        else:
+            fp, tn = fp + flagged, tn + (not flagged)
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    table = pd.DataFrame([{"mode": m, "injected": n, "caught": c, "recall": c / n} for m, (n, c) in sorted(per_mode.items())])
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall, "f1": f1,
+            "per_mode": table}
+
+
+@dataclass
+class Decision:
+    """One review decision; `edited` holds the corrected output JSON for `edit`."""
+
+    pair_id: str
+    decision: str  # accept | reject | edit
+    edited: dict[str, Any] | None = None
+    timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    reviewer: str = "human"
+    note: str = ""
+
+
+class ReviewSession:
+    """Review decisions appended (fsync'd) to a JSONL file, so a review can stop and resume; the
+    latest decision per pair wins."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.decisions: dict[str, Decision] = {}
+        for _, rec in read_jsonl_tolerant(self.path, repair=True):
+            self.decisions[rec["pair_id"]] = Decision(**rec)
+
+    def decided(self, pair_id: str) -> bool:
+        return pair_id in self.decisions
+
+    def pending(self, pair_ids: Sequence[str]) -> list[str]:
+        """`pair_ids` not decided yet, in order."""
+        return [p for p in pair_ids if p not in self.decisions]
+
+    def record(self, pair_id: str, decision: str, edited: dict[str, Any] | None = None, *,
+               reviewer: str = "human", note: str = "") -> Decision:
+        """Append one decision; `edit` requires `edited` to be a valid output (checked by the parser)."""
+        if decision not in ("accept", "reject", "edit"):
+            raise ValueError(f"decision {decision!r} is not accept, reject or edit")
+        if decision == "edit":
+            if edited is None:
+                raise ValueError("an edit needs the edited output JSON")
+            edited = parse_fit_result(json.dumps(edited)).to_dict()
+        d = Decision(pair_id, decision, edited, reviewer=reviewer, note=note)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.decisions[pair_id] = d
+        return d
+
+
+def auto_review(report: FilterReport, session: ReviewSession | None = None) -> dict[str, Decision]:
+    """The automatic policy (papermill, `review_policy: auto`): accept clean outputs, reject flagged
+    ones. Decisions already in `session` (e.g. a human's) are kept; new ones are recorded there."""
+    out: dict[str, Decision] = {}
+    for pid, flags in report.flags.items():
+        if session is not None and session.decided(pid):
+            out[pid] = session.decisions[pid]
+            continue
+        verdict = "reject" if flags else "accept"
+        note = ",".join(sorted({f.code for f in flags}))
+        out[pid] = (session.record(pid, verdict, reviewer="auto", note=note) if session is not None
+                    else Decision(pid, verdict, reviewer="auto", note=note))
+    return out
+
+
+def _render(pair: Pair, output: TeacherOutput, flags: Sequence[Flag]) -> str:
+    esc = html.escape
+    body = (json.dumps(output.result.to_dict(), indent=2, ensure_ascii=False) if output.result is not None
+            else f"[rejected by the parser: {output.error}]\n{output.raw}")
+    flag_html = "".join(f"<li><b>{esc(f.code)}</b>: {esc(f.message)}</li>" for f in flags) or "<li>none</li>"
+    box = "white-space:pre-wrap;max-height:260px;overflow:auto;border:1px solid #ccc;padding:4px;font-size:12px"
+    return (f"<h4>{esc(pair.pair_id)}</h4><table style='width:100%'><tr>"
+            f"<td style='width:50%;vertical-align:top'><b>Job</b><div style='{box}'>{esc(pair.job_text)}</div></td>"
+            f"<td style='vertical-align:top'><b>Profile</b><div style='{box}'>{esc(pair.profile_text)}</div></td></tr>"
+            f"</table><b>Teacher output</b><div style='{box}'>{esc(body)}</div>"
+            f"<b>Validator flags</b><ul>{flag_html}</ul>")
+
+
+def review_widget(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
+                  flags: Mapping[str, Sequence[Flag]] | FilterReport, session: ReviewSession) -> Any:
+    """An ipywidgets review UI: the pair, the teacher output and its flags, Accept / Reject / Edit
+    (the textarea's JSON is validated by the parser before it is saved). Already-decided pairs are
+    skipped, so reopening the widget resumes where the review stopped."""
+    import ipywidgets as w
+
+    flag_map = flags.flags if isinstance(flags, FilterReport) else flags
+    by_id = {p.pair_id: p for p in pairs}
+    queue = session.pending([o.pair_id for o in outputs])
+    outs = {o.pair_id: o for o in outputs}
+    view, status = w.HTML(), w.HTML()
+    editor = w.Textarea(layout=w.Layout(width="100%", height="180px"))
+    buttons = {k: w.Button(description=k.capitalize(), button_style=s)
+               for k, s in (("accept", "success"), ("reject", "danger"), ("edit", "warning"))}
+    state = {"i": 0}
+
+    def show() -> None:
+        done = len(outputs) - len(queue) + state["i"]
+        if state["i"] >= len(queue):
+            view.value, editor.value = "<b>All outputs reviewed.</b>", ""
+            for b in buttons.values():
+                b.disabled = True
+            status.value = f"{done}/{len(outputs)} decided"
+            return
+        pid = queue[state["i"]]
+        o = outs[pid]
+        view.value = _render(by_id[pid], o, flag_map.get(pid, []))
+        editor.value = json.dumps(o.result.to_dict(), indent=2, ensure_ascii=False) if o.result else o.raw
+        status.value = f"{done}/{len(outputs)} decided"
+
+    def act(kind: str) -> None:
+        pid = queue[state["i"]]
+        try:
+            if kind == "edit":
+                session.record(pid, "edit", parse_fit_result(editor.value).to_dict())
+            else:
+                session.record(pid, kind)
+        except ParseError as e:
+            status.value = f"<span style='color:#b00'>edited JSON rejected: {html.escape(e.reason)}</span>"
+            return
+        state["i"] += 1
+        show()
+
+    for kind, b in buttons.items():
+        b.on_click(lambda _b, kind=kind: act(kind))
+    show()
+    return w.VBox([status, view, w.HBox(list(buttons.values())), w.Label("Edited output JSON:"), editor])
+
+
+def export_seed(cfg: Any, pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
+                decisions: Mapping[str, Decision | str]) -> Path:
+    """Write D_seed atomically: accepted outputs, and edited ones with their edit. Each row is the
+    pair's fields plus `teacher` (the FitResult dict) and `target` (the explanation model's text)."""
+    by_id = {p.pair_id: p for p in pairs}
+    rows = []
+    for o in outputs:
+        d = decisions.get(o.pair_id)
+        kind = d if isinstance(d, str) else (d.decision if d is not None else None)
+        if kind == "edit" and not isinstance(d, str) and d.edited is not None:
+            result = FitResult.from_dict(d.edited)
+        elif kind == "accept" and o.result is not None:
+            result = o.result
+        else:
+            continue
+        row = by_id[o.pair_id].to_dict()
+        row["meta"] = {**row.get("meta", {}), "review": kind}
+        row["teacher"] = result.to_dict()
+        row["target"] = render_explanation(result.label, result.explanation)
+        rows.append(row)
+    path = artifacts.artifact_path(cfg.name, "d_seed")
+    write_jsonl(path, rows)
+    return path
+
+
+__all__ = ["Flag", "FilterReport", "Decision", "ReviewSession", "CODES", "validate", "filter_outputs",
+           "precision_recall", "auto_review", "review_widget", "export_seed", "verdict_score", "band",
+           "line_polarity", "qualification_support"]

@@ -1,0 +1,363 @@
+"""KD experiment runner (paper Sec. 3.4.1, 4.2, 5.1.2; Table 1).
+
+`distill` trains one student from one teacher through the project's single training loop
+(`train.train` with `DistillObjective`, or `CausalLMObjective` for the SFT-only baseline of
+paper 4.3.1). `run_stage` wraps it with evaluation (`explain.evaluate` on D_seed test) and an
+on-disk cache under data/<profile>/models/kd/<run>-<fingerprint>/ (weights, metrics JSON with
+the loss curve), so rerunning a notebook is cheap and changed settings never reuse stale runs.
+The fingerprint chains: a stage's key includes its teacher's key, so a distilled 3B is reused
+as the intermediate of every path that starts teacher -> 3B (`kd.paths`).
+
+`run_table1` builds Table 1 (SFT baseline + paper divergences + extra ones) and keeps the best
+student by ROUGE-L as the explanation model for serving.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+from transformers import TrainerCallback
+
+from lantern_nb import artifacts
+from lantern_nb.kd.scd import TeacherSchedule
+from lantern_nb.train import CausalLMObjective, DistillObjective, TrainConfig, TrainResult, loss_curve, train
+
+DISPLAY: dict[str, str] = {"sft": "SFT only", "js": "JS", "fkl": "FKL", "tvd": "TVD", "skl": "SKL", "rkl": "RKL",
+                           "skew_fkl": "Skew-FKL", "skew_rkl": "Skew-RKL"}
+METRIC_COLUMNS: dict[str, str] = {"nll": "Loss (NLL)", "rouge1": "ROUGE_1", "rouge2": "ROUGE_2", "rougeL": "ROUGE_L"}
+PAPER_COLUMNS: dict[str, str] = {"Loss": "Paper Loss", "ROUGE_1": "Paper ROUGE_1", "ROUGE_2": "Paper ROUGE_2",
+                                 "ROUGE_L": "Paper ROUGE_L"}
+BEYOND = "beyond the paper"
+
+
+def display_name(kind: str) -> str:
+    return DISPLAY.get(kind, kind.upper())
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """A cheap fingerprint of a model's weights (shapes + a few values of every tensor)."""
+    h = hashlib.sha1()
+    for name, p in model.state_dict().items():
+        flat = p.detach().reshape(-1)
+        h.update(f"{name}{tuple(p.shape)}{float(flat[:257].float().sum()):.6e}"
+                 f"{float(flat[-257:].float().sum()):.6e}".encode())
+    return h.hexdigest()
+
+
+def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
+    """Fingerprint of encoded (input_ids) or raw (target) rows."""
+    h = hashlib.sha1()
+    for r in rows:
+        h.update(json.dumps(r.get("input_ids") or [r.get("pair_id"), r.get("target")], default=str).encode())
+    return h.hexdigest()
+
+
+def train_config(cfg: Any) -> TrainConfig:
+    """The KD hyper-parameters of the profile (paper 4.2: 8 epochs, AdamW, lr 8e-5)."""
+    return TrainConfig(epochs=cfg.kd.epochs, lr=cfg.kd.lr, batch_size=cfg.kd.batch_size,
+                       grad_accum=cfg.kd.grad_accum, seed=cfg.seed, logging_steps=1)
+
+
+def kd_settings(cfg: Any) -> dict[str, Any]:
+    """Everything in the profile that changes a KD run's result (part of the cache key)."""
+    keys = ("lambda_sft", "lambda_kd", "beta", "alpha", "temperature", "epochs", "lr", "batch_size", "grad_accum",
+            "max_length", "aw_tau")
+    return {"kd": {k: getattr(cfg.kd, k) for k in keys if hasattr(cfg.kd, k)}, "seed": cfg.seed,
+            "eval": [cfg.sft.eval_n, cfg.sft.max_new_tokens, cfg.sft.max_length]}
+
+
+def _encoded(tokenizer, rows: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
+    if rows and "input_ids" in rows[0]:
+        return list(rows)
+    from lantern_nb import explain
+
+    return explain.encode_rows(tokenizer, rows, max_length)
+
+
+def _student(cfg: Any, spec_or_model: str | torch.nn.Module, tokenizer) -> torch.nn.Module:
+    if isinstance(spec_or_model, torch.nn.Module):
+        return spec_or_model
+    from lantern_nb import pretrain
+
+    spec = cfg.models.students.get(spec_or_model, spec_or_model)
+    return copy.deepcopy(pretrain.pretrained_decoder(cfg, spec, tokenizer))
+
+
+def distill(cfg: Any, teacher_model: torch.nn.Module | None, student_spec_or_model: str | torch.nn.Module, tokenizer,
+            train_rows: Sequence[dict[str, Any]], kind: str, out_dir: str | Path,
+            token_weights: Callable[..., torch.Tensor] | None = None,
+            schedule: "Sequence[Any] | TeacherSchedule | None" = None,
+            callbacks: Sequence[TrainerCallback] = ()) -> tuple[torch.nn.Module, TrainResult]:
+    """Train a student from `teacher_model` with divergence `kind` (0.1*CE + 0.9*KD), or SFT only.
+
+    The student is a model or a spec / size name (`models.students`) started from the cached
+    "pretrained" decoder, so every run shares one initialisation. `train_rows` are D_seed rows
+    or already encoded examples. `token_weights` is a `DistillObjective` hook (bound to the
+    objective when it has `bind`, like `scd.AdaptiveWeighting`); `schedule` is a
+    `scd.TeacherSchedule` or the list of its phase teachers (models or checkpoint dirs) for
+    Scheduled Checkpoint Distillation: one `train` call, the teacher swapped at phase boundaries.
+    """
+    from lantern_nb.zoo import pick_device
+
+    student = _student(cfg, student_spec_or_model, tokenizer)
+    rows = _encoded(tokenizer, train_rows, cfg.kd.max_length)
+    callbacks = list(callbacks)
+    if kind == "sft":
+        if token_weights is not None or schedule:
+            raise ValueError("the SFT-only baseline takes no teacher, token_weights or schedule")
+        objective: Any = CausalLMObjective(chunk_size=cfg.kd.chunk_size)
+    else:
+        if teacher_model is None:
+            raise ValueError(f"KD with {kind!r} needs a teacher model")
+        teacher_model.to(pick_device(cfg.device))
+        objective = DistillObjective(teacher_model, kind=kind, lambda_sft=cfg.kd.lambda_sft,
+                                     lambda_kd=cfg.kd.lambda_kd, beta=cfg.kd.beta, alpha=cfg.kd.alpha,
+                                     temperature=cfg.kd.temperature, impl=cfg.kd.impl, chunk_size=cfg.kd.chunk_size,
+                                     token_weights=token_weights)
+        if hasattr(token_weights, "bind"):
+            token_weights.bind(objective)
+        if schedule is not None:
+            if not isinstance(schedule, TeacherSchedule):
+                schedule = TeacherSchedule(objective, schedule)
+            schedule.objective = objective
+            callbacks.append(schedule)
+    result = train(student, rows, objective, train_config(cfg), Path(out_dir), pad_token_id=tokenizer.pad_token_id,
+                   callbacks=callbacks, desc=f"kd-{kind}")
+    return result.model, result
+
+
+@dataclass
+class KdContext:
+    """What the KD runs of one profile share: T2, the tokenizer, D_seed train/test, the student
+    factory and the evaluator (injectable, so tests run on tiny models without a corpus)."""
+
+    cfg: Any
+    teacher: torch.nn.Module
+    tokenizer: Any
+    train_rows: list[dict[str, Any]]
+    test_rows: list[dict[str, Any]]
+    root: Path
+    student_factory: Callable[[str], torch.nn.Module] | None = None
+    evaluate: Callable[..., dict[str, float]] | None = None
+    teacher_name: str = "T2"
+    checkpoints: list[Path] | None = None
+    key: str = ""
+    _models: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = _hash([model_digest(self.teacher), rows_digest(self.train_rows), rows_digest(self.test_rows)])
+
+    def new_student(self, role: str) -> torch.nn.Module:
+        """A fresh student for size `role` from the shared initialisation."""
+        if self.student_factory is not None:
+            return self.student_factory(role)
+        return _student(self.cfg, role, self.tokenizer)
+
+    def score(self, model: torch.nn.Module) -> dict[str, float]:
+        if self.evaluate is not None:
+            return self.evaluate(model, self.tokenizer, self.test_rows, self.cfg)
+        from lantern_nb import explain
+
+        return explain.evaluate(model, self.tokenizer, self.test_rows, self.cfg)
+
+
+def kd_context(cfg: Any) -> KdContext:
+    """The profile's context: T2 (notebook 03), its tokenizer, D_seed train and test (notebook 02)."""
+    from lantern_nb import explain, sft
+
+    teacher, tokenizer = sft.load_t2(cfg)
+    train_rows = explain.encode_rows(tokenizer, explain.seed_rows(cfg, "train"), cfg.kd.max_length)
+    test_rows = explain.seed_rows(cfg, "test")[: cfg.sft.eval_n]
+    return KdContext(cfg, teacher, tokenizer, train_rows, test_rows,
+                     root=artifacts.artifact_path(cfg.name, "students"), teacher_name=cfg.models.teacher,
+                     checkpoints=list(sft.t2_checkpoints(cfg)))
+
+
+@dataclass
+class Run:
+    """One finished (or cached) KD stage: its directory, key and metrics (with the loss curve)."""
+
+    name: str
+    key: str
+    dir: Path
+    metrics: dict[str, Any]
+    cached: bool
+
+    @property
+    def model_dir(self) -> Path:
+        return self.dir / "model"
+
+    def load_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(self.model_dir).eval()
+
+    @property
+    def curve(self) -> list[tuple[int, float]]:
+        return [tuple(p) for p in self.metrics.get("curve", [])]
+
+
+def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | None" = None,
+              schedule: Sequence[Any] | TeacherSchedule | None = None, token_weights: Callable[..., torch.Tensor] | None = None,
+              extra_key: Any = None, keep_model: bool = False) -> Run:
+    """Distil (or SFT) student `role` and evaluate it, or return the cached run with the same key.
+
+    `teacher` is a previous `Run` (a distilled intermediate) or None for T2. The key chains the
+    teacher's key, so a cached intermediate is found by its path prefix.
+    """
+    cfg = ctx.cfg
+    spec = cfg.models.students.get(role, role)
+    parent = "none" if kind == "sft" else (teacher.key if teacher is not None else ctx.key)
+    key = _hash([parent, ctx.key, role, spec, kind, kd_settings(cfg), extra_key])[:10]
+    run_dir = ctx.root / f"{name}-{key}"
+    metrics_file = run_dir / "metrics.json"
+    if metrics_file.exists() and (run_dir / "model").exists():
+        return Run(name, key, run_dir, json.loads(metrics_file.read_text()), cached=True)
+    if kind == "sft":
+        teacher_model = None
+    elif teacher is not None:
+        teacher_model = ctx._models.get(teacher.key)
+        teacher_model = teacher.load_model() if teacher_model is None else teacher_model
+    else:
+        teacher_model = ctx.teacher
+    shutil.rmtree(run_dir, ignore_errors=True)
+    student, result = distill(cfg, teacher_model, ctx.new_student(role), ctx.tokenizer, ctx.train_rows, kind,
+                              run_dir / "trainer", token_weights=token_weights, schedule=schedule)
+    t0 = time.perf_counter()
+    scores = ctx.score(student)
+    eval_seconds = time.perf_counter() - t0
+    student.save_pretrained(run_dir / "model.tmp")
+    (run_dir / "model.tmp").rename(run_dir / "model")
+    shutil.rmtree(run_dir / "trainer", ignore_errors=True)
+    logs = [r for r in result.log_history if "loss" in r]
+    metrics = {"name": name, "role": role, "spec": spec, "kind": kind,
+               "teacher": teacher.name if teacher is not None else (None if kind == "sft" else ctx.teacher_name),
+               **{k: float(v) for k, v in scores.items()}, "steps": result.steps,
+               "train_seconds": round(result.seconds, 2), "eval_seconds": round(eval_seconds, 2),
+               "curve": loss_curve(result.log_history),
+               "kd_curve": [(int(r["step"]), float(r["kd"])) for r in logs if "kd" in r],
+               "ce_curve": [(int(r["step"]), float(r["ce"])) for r in logs if "ce" in r]}
+    if isinstance(schedule, TeacherSchedule):
+        metrics["scd_boundaries"] = schedule.boundaries
+        metrics["scd_phases"] = [p for _, p in schedule.history]
+    if getattr(token_weights, "trace", None):
+        metrics["aw_trace"] = token_weights.trace
+    tmp = metrics_file.with_name("metrics.json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=1))
+    tmp.replace(metrics_file)
+    if keep_model:
+        ctx._models[key] = student.eval()
+    return Run(name, key, run_dir, metrics, cached=False)
+
+
+def table1_kinds(cfg: Any) -> list[tuple[str, str]]:
+    """(kind, note) rows of Table 1: the SFT-only baseline, the paper's divergences, the extras."""
+    rows = [("sft", "baseline (paper 4.3.1; no numbers reported)")]
+    rows += [(k, "paper row") for k in cfg.kd.divergences]
+    rows += [(k, BEYOND) for k in cfg.kd.extra_divergences if k not in cfg.kd.divergences]
+    return rows
+
+
+def metric_row(metrics: dict[str, Any]) -> dict[str, float]:
+    return {col: metrics.get(k, float("nan")) for k, col in METRIC_COLUMNS.items()}
+
+
+def with_paper(df: pd.DataFrame, paper: pd.DataFrame, on: str, paper_on: str) -> pd.DataFrame:
+    """`df` with the paper's Loss/ROUGE columns beside ours (NaN where the paper has no row)."""
+    cols = {paper_on: on, **PAPER_COLUMNS}
+    side = paper[[c for c in cols if c in paper.columns]].rename(columns=cols)
+    return df.merge(side, on=on, how="left")
+
+
+def run_table1(cfg: Any, ctx: KdContext | None = None, save_explainer: bool = True,
+               progress: bool = True) -> pd.DataFrame:
+    """Table 1: the SFT-only baseline and one student per divergence, same init/data/steps.
+
+    Columns: KD Method, Loss (NLL), ROUGE_1/2/L, the paper's Qwen2.5-7B -> 1.5B numbers, Note,
+    seconds. Loss curves per method are in `df.attrs["curves"]`. The best student by ROUGE-L is
+    saved as the serving explanation model (artifact "explainer").
+    """
+    from tqdm.auto import tqdm
+
+    from lantern_nb.report import paper_table
+
+    ctx = ctx or kd_context(cfg)
+    role = cfg.kd.student
+    rows, curves, runs = [], {}, {}
+    for kind, note in tqdm(table1_kinds(cfg), desc="Table 1 runs", disable=not progress):
+        run = run_stage(ctx, f"{'' if kind == 'sft' else 'teacher-'}{role}.{kind}", role, kind)
+        runs[kind] = run
+        curves[display_name(kind)] = run.curve
+        rows.append({"KD Method": display_name(kind), **metric_row(run.metrics), "Note": note,
+                     "Train s": run.metrics["train_seconds"], "Eval s": run.metrics["eval_seconds"],
+                     "Cached": run.cached})
+    df = with_paper(pd.DataFrame(rows), paper_table("table1_kd_divergences"), "KD Method", "KD Method")
+    order = ["KD Method", *METRIC_COLUMNS.values(), *PAPER_COLUMNS.values(), "Note", "Train s", "Eval s", "Cached"]
+    df = df[order]
+    df.attrs["curves"] = curves
+    df.attrs["runs"] = {k: str(r.dir) for k, r in runs.items()}
+    if save_explainer:
+        best = max(runs.values(), key=lambda r: r.metrics.get("rougeL", float("-inf")))
+        df.attrs["explainer"] = str(save_best(cfg, best, ctx.tokenizer))
+        df.attrs["explainer_from"] = display_name(best.metrics["kind"])
+    return df
+
+
+def save_best(cfg: Any, run: Run, tokenizer) -> Path:
+    """Save `run`'s student as the serving explanation model (artifact "explainer")."""
+    from lantern_nb import explain
+
+    meta = {"source": "kd", "run": run.name, "kind": run.metrics["kind"], "spec": run.metrics["spec"],
+            "rougeL": run.metrics.get("rougeL"), "max_length": cfg.sft.max_length}
+    return explain.save_model(run.load_model(), tokenizer, artifacts.artifact_path(cfg.name, "explainer"), meta)
+
+
+def plot_loss_curves(curves: dict[str, Sequence[tuple[int, float]]], title: str = "KD training loss"):
+    """Training-loss curves, one line per run (0.1*CE + 0.9*KD; CE only for the SFT baseline)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    for label, curve in curves.items():
+        if curve:
+            steps, losses = zip(*curve)
+            ax.plot(steps, losses, label=label, lw=1.4, ls="--" if label == DISPLAY["sft"] else "-")
+    ax.set(xlabel="optimisation step", ylabel="training loss", title=title, yscale="log")
+    ax.legend(ncol=2, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rouge(df: pd.DataFrame, label_col: str = "KD Method", title: str = "ROUGE of greedy generations"):
+    """Grouped bars of ROUGE-1/2/L per row of a KD table (ours), paper values as markers."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = ["ROUGE_1", "ROUGE_2", "ROUGE_L"]
+    x = np.arange(len(df))
+    width = 0.26
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.9 * len(df) + 2), 4.0))
+    for i, m in enumerate(metrics):
+        ax.bar(x + (i - 1) * width, df[m], width, label=m)
+        paper = df.get(PAPER_COLUMNS[m])
+        if paper is not None and paper.notna().any():
+            ax.scatter(x + (i - 1) * width, paper, marker="_", s=200, color="black", zorder=3,
+                       label="paper" if i == 0 else None)
+    ax.set_xticks(x, df[label_col], rotation=20, ha="right")
+    ax.set(ylabel="ROUGE (F1)", ylim=(0, 1), title=title)
+    ax.legend(ncol=4, fontsize=8)
+    fig.tight_layout()
+    return fig
+

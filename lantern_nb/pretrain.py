@@ -1,0 +1,226 @@
+"""A "pretrained" start for the tiny decoders (issue 4 item 1; stands in for the hub checkpoints).
+
+The paper fine-tunes real pretrained models (Table 3: Qwen3-8B, Qwen2.5-7B, Qwen2.5-7B-Instruct).
+The cpu/smoke profiles use tiny random-init decoders of the same architectures, so we give them
+what pretraining gives the real ones, at toy scale:
+
+* base analogs (`tiny-qwen3:...` ~ Qwen3-8B, `tiny-qwen2:...` ~ Qwen2.5-7B): a short causal-LM
+  pretraining (`cfg.pretrain.steps`) on unlabelled job and profile text of the corpus (train split
+  + the unlabelled D_cls pairs), packed into `seq_len` blocks with EOS between documents;
+* the instruct analog (`...+instruct` ~ Qwen2.5-7B-Instruct): the *same* base weights (as
+  Qwen2.5-7B-Instruct is Qwen2.5-7B plus post-training), then `cfg.pretrain.instruct_steps` of
+  chat-format instruction tuning on generic tasks built from the corpus without fit labels
+  (list a job's requirements, list a candidate's skills / credentials / roles).
+
+So the three candidates differ as the paper's do: family (qwen3 vs qwen2 architecture) and base
+vs instruction-tuned. Results are cached under data/<profile>/models/pretrained/<spec slug>/ and
+reused when the settings match; the same seed gives the same weights. Hub specs (paper profile)
+load with `from_pretrained` unchanged.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from lantern_nb import artifacts, zoo
+from lantern_nb.train import IGNORE, CausalLMObjective, TrainConfig, encode_chat_example, loss_curve, train
+
+INSTRUCT_SYSTEM = "You are a helpful assistant."
+_META = "pretrain_meta.json"
+
+
+def pretrained_dir(cfg: Any, spec: str | zoo.ModelSpec) -> Path:
+    """Cache directory of a tiny spec's pretrained weights."""
+    spec = zoo.parse_spec(spec) if isinstance(spec, str) else spec
+    return artifacts.data_dir(cfg.name) / "models" / "pretrained" / spec.slug
+
+
+def corpus_texts(cfg: Any) -> tuple[list[str], list[str]]:
+    """Unique job ads and profiles (train split + D_cls pairs, labels unused), first-seen order."""
+    from lantern_nb.data import load_cls_pairs, load_pairs
+
+    pairs = list(load_pairs(cfg.name, split="train")) + list(load_cls_pairs(cfg.name))
+    jobs = list(dict.fromkeys(p.job_text for p in pairs))
+    profiles = list(dict.fromkeys(p.profile_text for p in pairs))
+    return jobs, profiles
+
+
+def lm_blocks(tokenizer, texts: Sequence[str], seq_len: int, seed: int = 0) -> list[dict[str, list[int]]]:
+    """Pack shuffled `texts` (EOS after each) into blocks of `seq_len` with pre-shifted labels."""
+    texts = list(texts)
+    random.Random(seed).shuffle(texts)
+    eos = tokenizer.eos_token_id
+    stream: list[int] = []
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        stream.extend(ids)
+        stream.append(eos)
+    blocks = []
+    for s in range(0, len(stream) - seq_len, seq_len):
+        chunk = stream[s:s + seq_len + 1]
+        blocks.append({"input_ids": chunk[:-1], "attention_mask": [1] * seq_len, "labels": chunk[1:]})
+    return blocks
+
+
+_HEADER = re.compile(r"^\s*([A-Z][A-Za-z &/,'-]{1,40}):?\s*$")
+
+
+def _section(text: str, words: Sequence[str]) -> list[str]:
+    """Lines of the sections of `text` whose header mentions one of `words` (e.g. "Skills")."""
+    out: list[str] = []
+    take = False
+    for line in text.splitlines():
+        s = line.strip()
+        if not s:
+            continue
+        if _HEADER.match(s) and len(s) <= 42:
+            take = any(w in s.lower() for w in words)
+            continue
+        if take:
+            out.append(s.lstrip("-*• ").strip())
+        elif ":" in s and any(s.lower().startswith(w) for w in words):
+            out.extend(x.strip() for x in s.split(":", 1)[1].split(",") if x.strip())
+    return out
+
+
+def _bullets(items: Sequence[str], limit: int = 10) -> str:
+    return "\n".join(f"- {x}" for x in items[:limit])
+
+
+def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int = 0) -> list[tuple[list[dict], str]]:
+    """Generic (messages, answer) chat tasks from unlabelled texts; nothing about fit.
+
+    Jobs: "List the requirements of this job ad" -> the compressed requirement specification.
+    Profiles: skills / certifications and licenses / education, each a bulleted list copied
+    from the matching section of the profile (tasks with an empty answer are skipped).
+    """
+    from lantern_nb.compress import compress_job
+
+    def chat(instruction: str, text: str) -> list[dict]:
+        return [{"role": "system", "content": INSTRUCT_SYSTEM}, {"role": "user", "content": f"{instruction}\n\n{text}"}]
+
+    out: list[tuple[list[dict], str]] = []
+    for job in jobs:
+        req = compress_job(job).strip()
+        if req:
+            out.append((chat("List the requirements of this job ad.", job), req))
+    tasks = (("What skills does this candidate list?", ("skill",)),
+             ("What certifications and licenses does this candidate hold?", ("certif", "licen")),
+             ("What education does this candidate have?", ("education", "degree")),
+             ("Which roles has this candidate held?", ("experience", "employment", "work history")))
+    for prof in profiles:
+        for question, words in tasks:
+            items = _section(prof, words)
+            if items:
+                out.append((chat(question, prof), _bullets(items)))
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def _meta(cfg: Any, spec: zoo.ModelSpec, tokenizer) -> dict[str, Any]:
+    p = cfg.pretrain
+    meta = {"spec": spec.raw, "seed": cfg.seed, "vocab": len(tokenizer), "steps": p.steps, "seq_len": p.seq_len,
+            "batch_size": p.batch_size, "lr": p.lr}
+    if spec.instruct:
+        meta.update(instruct_steps=p.instruct_steps, max_length=cfg.sft.max_length)
+    return meta
+
+
+def pretrain_info(cfg: Any, spec: str) -> dict[str, Any]:
+    """The cached pretraining record of `spec` (settings, seconds, loss curve), {} if none."""
+    path = pretrained_dir(cfg, spec) / _META
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _cached(path: Path, meta: dict[str, Any]):
+    from transformers import AutoModelForCausalLM
+
+    meta_path = path / _META
+    if not meta_path.exists():
+        return None
+    saved = json.loads(meta_path.read_text())
+    if {k: saved.get(k) for k in meta} != meta:
+        return None
+    return AutoModelForCausalLM.from_pretrained(path)
+
+
+def _save(model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> None:
+    import shutil
+
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    (tmp / _META).write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def pretrained_decoder(cfg: Any, spec: str, tokenizer) -> torch.nn.Module:
+    """The start point of a decoder role: pretrained tiny analog (cached) or the hub checkpoint.
+
+    Tiny base specs: random init (seed `cfg.seed`) + `cfg.pretrain.steps` causal-LM steps on
+    corpus text. `+instruct` specs: the base spec's pretrained weights + `instruct_steps` of
+    instruction tuning. `steps == 0` gives the random init (nothing cached).
+    """
+    parsed = zoo.parse_spec(spec)
+    if parsed.kind != "tiny":
+        return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
+    p = cfg.pretrain
+    if p.steps <= 0 and (not parsed.instruct or p.instruct_steps <= 0):
+        return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
+    path = pretrained_dir(cfg, parsed)
+    meta = _meta(cfg, parsed, tokenizer)
+    model = _cached(path, meta)
+    if model is not None:
+        return model
+    jobs, profiles = corpus_texts(cfg)
+    t0 = time.perf_counter()
+    if parsed.instruct:
+        base = pretrained_decoder(cfg, parsed.raw.removesuffix("+instruct"), tokenizer)
+        model, log = _instruct_tune(cfg, base, tokenizer, jobs, profiles, path)
+    else:
+        model, log = _lm_pretrain(cfg, parsed, tokenizer, jobs + profiles, path)
+    meta.update(seconds=round(time.perf_counter() - t0, 2), loss_curve=loss_curve(log))
+    _save(model, path, meta)
+    return model
+
+
+def _lm_pretrain(cfg: Any, spec: zoo.ModelSpec, tokenizer, texts: list[str], path: Path):
+    p = cfg.pretrain
+    model = zoo.build_causal_lm(spec, tokenizer, seed=cfg.seed)
+    blocks = lm_blocks(tokenizer, texts, p.seq_len, cfg.seed)
+    tc = TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, seed=cfg.seed, max_steps=p.steps,
+                     logging_steps=max(1, p.steps // 50))
+    res = train(model, blocks, CausalLMObjective(), tc, path.with_name(path.name + ".run"),
+                pad_token_id=tokenizer.pad_token_id, desc=f"pretrain {spec.raw}")
+    _cleanup(path)
+    return res.model, res.log_history
+
+
+def _instruct_tune(cfg: Any, model: torch.nn.Module, tokenizer, jobs: list[str], profiles: list[str], path: Path):
+    p = cfg.pretrain
+    if p.instruct_steps <= 0:
+        return model, []
+    rows = []
+    for messages, answer in instruction_examples(jobs, profiles, cfg.seed):
+        enc = encode_chat_example(tokenizer, messages, answer, cfg.sft.max_length)
+        enc.pop("prompt_len", None)
+        if any(y != IGNORE for y in enc["labels"]):
+            rows.append(enc)
+    tc = TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, seed=cfg.seed, max_steps=p.instruct_steps,
+                     logging_steps=max(1, p.instruct_steps // 50))
+    res = train(model, rows, CausalLMObjective(), tc, path.with_name(path.name + ".run"),
+                pad_token_id=tokenizer.pad_token_id, desc="instruction tuning")
+    _cleanup(path)
+    return res.model, res.log_history
+
+
+def _cleanup(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path.with_name(path.name + ".run"), ignore_errors=True)

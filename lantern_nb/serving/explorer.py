@@ -1,0 +1,70 @@
+"""A JupyterLab fit explorer (ipywidgets): paste a job and a profile, see what each module does.
+
+The modules run in-process (`fit_pair`), so the widget needs no server; it shows the label,
+the class probabilities, the explanation, the compressed job and each module's wall time.
+ipywidgets is imported only when the widget is built.
+"""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from lantern_nb.schema import LABELS
+from lantern_nb.serving import FitReport, ServingModels, fit_pair
+
+_COLORS = {"Low": "#d9534f", "Medium": "#f0ad4e", "High": "#5cb85c"}
+
+
+def report_html(rep: FitReport) -> str:
+    """One `FitReport` as HTML: label, probability bars, explanation lines, timings, compressed job."""
+    bars = "".join(
+        f"<div style='display:flex;align-items:center;gap:6px'><span style='width:60px'>{lab}</span>"
+        f"<div style='background:{_COLORS[lab]};height:12px;width:{200 * rep.probabilities[lab]:.0f}px'></div>"
+        f"<span>{rep.probabilities[lab]:.3f}</span></div>" for lab in LABELS)
+    expl = ("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in rep.explanation) + "</ul>"
+            if rep.explanation is not None else "<i>explanation not requested</i>")
+    timing = " &middot; ".join(f"{html.escape(k)}: {v:.1f} ms" for k, v in rep.timing_ms.items())
+    return (f"<h3 style='margin:4px 0'>Fit: <span style='color:{_COLORS.get(rep.label, '#000')}'>"
+            f"{html.escape(rep.label)}</span></h3>{bars}<h4 style='margin:8px 0 2px'>Explanation</h4>{expl}"
+            f"<p><b>Time per module</b>: {timing}</p>"
+            f"<details><summary>Compressed job ({len(rep.summary)} chars)</summary>"
+            f"<pre style='white-space:pre-wrap'>{html.escape(rep.summary)}</pre></details>")
+
+
+def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
+                 max_text_chars: int | None = None) -> Any:
+    """The explorer widget (display it as a cell's last expression); optional initial texts."""
+    import ipywidgets as w
+
+    box = dict(layout=w.Layout(width="100%", height="160px"))
+    job = w.Textarea(value=job_text, placeholder="Paste a job description", description="Job", **box)
+    prof = w.Textarea(value=profile, placeholder="Paste a member profile", description="Profile", **box)
+    explain = w.Checkbox(value=True, description="Explain", indent=False)
+    button = w.Button(description="Evaluate fit", button_style="primary", icon="search")
+    out = w.HTML()
+
+    def run(_: Any = None) -> None:
+        texts = {"job description": job.value, "profile": prof.value}
+        missing = [k for k, v in texts.items() if not v.strip()]
+        if missing:
+            out.value = f"<b style='color:#d9534f'>Paste a {' and a '.join(missing)} first.</b>"
+            return
+        if max_text_chars is not None:
+            long = [f"{k} ({len(v)} chars)" for k, v in texts.items() if len(v) > max_text_chars]
+            if long:
+                out.value = (f"<b style='color:#d9534f'>Over the {max_text_chars}-character limit: "
+                             f"{html.escape(', '.join(long))}; shorten it.</b>")
+                return
+        button.disabled, out.value = True, "<i>running...</i>"
+        try:
+            out.value = report_html(fit_pair(models, job.value, prof.value, explain=explain.value))
+        except Exception as e:
+            out.value = f"<b style='color:#d9534f'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</b>"
+        finally:
+            button.disabled = False
+
+    button.on_click(run)
+    return w.VBox([job, prof, w.HBox([button, explain]), out])
+
+
+__all__ = ["fit_explorer", "report_html"]

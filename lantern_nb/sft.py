@@ -1,0 +1,252 @@
+"""Teacher SFT (paper Sec. 3.3.2, 4.2, 5.1.1): fine-tune candidate in-house teachers T2 on D_seed.
+
+Each candidate of `cfg.models.teacher_candidates` starts from its pretrained weights
+(`pretrain.pretrained_decoder`), is fine-tuned on the D_seed train rows (prompt -> "Fit: <label>"
++ explanation lines, loss on the answer tokens only) through the project's one training loop,
+and is scored on held-out D_seed test rows (ROUGE-1/2/L of greedy generations, NLL): Table 3.
+
+Layout per candidate, under data/<profile>/models/t2/<slug of the display name>/:
+  checkpoints/step-<N>/  plain causal LMs (+ tokenizer) saved along training, kept for SCD
+                         (with LoRA the adapter is merged into the base at each checkpoint, so
+                         every checkpoint loads with AutoModelForCausalLM like a full model);
+  final/                 the fine-tuned model (same weights as the last checkpoint);
+  run.json               settings, log history, checkpoint list, seconds: a run whose settings
+                         match is reused instead of retrained (cheap reruns), unless force=True;
+  eval.json              the cached evaluation for the eval settings it records.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+
+from lantern_nb import artifacts, zoo
+from lantern_nb.explain import evaluate, load_model, save_model, seed_rows
+from lantern_nb.pretrain import pretrained_decoder, pretrained_dir, pretrain_info
+from lantern_nb.train import CausalLMObjective, TrainConfig, TrainResult, loss_curve, train
+
+LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+_RUN = "run.json"
+_EVAL = "eval.json"
+
+
+def slug(name: str) -> str:
+    """Filesystem-safe form of a candidate's display name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def candidate_dir(cfg: Any, name: str) -> Path:
+    return artifacts.artifact_path(cfg.name, "t2") / slug(name)
+
+
+def check_method(method: str) -> None:
+    """Refuse QLoRA without CUDA (bitsandbytes 4-bit kernels need a CUDA GPU)."""
+    if method not in ("full", "lora", "qlora"):
+        raise ValueError(f"sft.method: {method!r} is not one of full, lora, qlora")
+    if method == "qlora" and not torch.cuda.is_available():
+        raise RuntimeError("sft.method: qlora needs a CUDA GPU (bitsandbytes 4-bit quantisation); none is visible. "
+                           "Use method: lora (same adapters, unquantised base) or method: full, e.g. "
+                           "OVERRIDES = {'sft.method': 'lora'}.")
+
+
+def _lora_config(cfg: Any, model: torch.nn.Module):
+    from peft import LoraConfig
+
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in (*LORA_TARGETS, "qkv_proj") if t in names]
+    return LoraConfig(r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha, lora_dropout=0.0, target_modules=targets,
+                      task_type="CAUSAL_LM")
+
+
+def _start_model(cfg: Any, spec: str, tokenizer, method: str) -> torch.nn.Module:
+    """The model SFT trains: the pretrained start, wrapped with LoRA adapters for lora/qlora."""
+    from peft import get_peft_model
+
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        parsed = zoo.parse_spec(spec)
+        src = spec if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
+        if parsed.kind == "tiny":
+            pretrained_decoder(cfg, spec, tokenizer)
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model = prepare_model_for_kbit_training(AutoModelForCausalLM.from_pretrained(src, quantization_config=quant))
+        return get_peft_model(model, _lora_config(cfg, model))
+    model = pretrained_decoder(cfg, spec, tokenizer)
+    if method == "lora":
+        return get_peft_model(model, _lora_config(cfg, model))
+    return model
+
+
+def _run_settings(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict]) -> dict[str, Any]:
+    s = cfg.sft
+    return {"candidate": name, "spec": cfg.models.teacher_candidates[name], "seed": cfg.seed, "method": s.method,
+            "epochs": s.epochs, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
+            "max_length": s.max_length, "lora_r": s.lora_r, "lora_alpha": s.lora_alpha,
+            "n_checkpoints": s.n_checkpoints, "vocab": len(tokenizer), "pretrain": vars(cfg.pretrain).copy(),
+            "train_ids": [r.get("pair_id") for r in train_rows]}
+
+
+def _cached_run(out_dir: Path, settings: dict[str, Any]) -> TrainResult | None:
+    run = out_dir / _RUN
+    if not (run.exists() and (out_dir / "final").exists()):
+        return None
+    saved = json.loads(run.read_text())
+    if saved.get("settings") != settings:
+        return None
+    ckpts = [out_dir / c for c in saved["checkpoints"]]
+    if not all(c.exists() for c in ckpts):
+        return None
+    model, _ = load_model(out_dir / "final")
+    return TrainResult(model=model, log_history=saved["log_history"], checkpoints=ckpts, steps=saved["steps"],
+                       seconds=saved["seconds"])
+
+
+def _export_checkpoints(cfg: Any, spec: str, tokenizer, raw: Sequence[Path], dest: Path, method: str) -> list[Path]:
+    """Turn Trainer checkpoints into standalone causal-LM dirs (LoRA merged into the base)."""
+    from transformers import AutoModelForCausalLM
+
+    out = []
+    for ck in raw:
+        step = int(ck.name.split("-")[-1])
+        target = dest / f"step-{step:05d}"
+        if method == "full":
+            model = AutoModelForCausalLM.from_pretrained(ck)
+        else:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(pretrained_decoder(cfg, spec, tokenizer), ck).merge_and_unload()
+        save_model(model, tokenizer, target, meta={"step": step, "max_length": cfg.sft.max_length})
+        out.append(target)
+    return out
+
+
+def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
+                     force: bool = False) -> TrainResult:
+    """SFT of candidate `name` (a key of cfg.models.teacher_candidates) with cfg.sft.method.
+
+    full: all weights; lora: peft adapters (r, alpha from cfg.sft) on q/k/v/o projections;
+    qlora: the same adapters over a 4-bit base (CUDA only, RuntimeError otherwise). Checkpoints
+    (cfg.sft.n_checkpoints, evenly spaced, merged if LoRA) are kept in order for SCD; the final
+    model goes to `out_dir/final`. A finished run with the same settings is reused unless `force`.
+    """
+    from lantern_nb.explain import encode_rows
+
+    if name not in cfg.models.teacher_candidates:
+        raise KeyError(f"{name!r} is not a key of models.teacher_candidates "
+                       f"({', '.join(cfg.models.teacher_candidates)})")
+    method = cfg.sft.method
+    check_method(method)
+    out_dir = Path(out_dir)
+    settings = _run_settings(cfg, name, tokenizer, train_rows)
+    if not force:
+        cached = _cached_run(out_dir, settings)
+        if cached is not None:
+            return cached
+    spec = cfg.models.teacher_candidates[name]
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    model = _start_model(cfg, spec, tokenizer, method)
+    rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
+    s = cfg.sft
+    tc = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, grad_accum=s.grad_accum, seed=cfg.seed,
+                     n_checkpoints=s.n_checkpoints, logging_steps=1)
+    res = train(model, rows, CausalLMObjective(), tc, out_dir / "_trainer", pad_token_id=tokenizer.pad_token_id,
+                desc=f"SFT {name}")
+    model = res.model.merge_and_unload() if method != "full" else res.model
+    ckpts = _export_checkpoints(cfg, spec, tokenizer, res.checkpoints, out_dir / "checkpoints", method)
+    if not ckpts or int(ckpts[-1].name.split("-")[-1]) != res.steps:
+        ckpts.append(save_model(model, tokenizer, out_dir / "checkpoints" / f"step-{res.steps:05d}",
+                                meta={"step": res.steps, "max_length": s.max_length}))
+    shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
+    save_model(model, tokenizer, out_dir / "final", meta={"step": res.steps, "max_length": s.max_length,
+                                                         "candidate": name, "spec": spec, "method": method})
+    record = {"settings": settings, "log_history": res.log_history, "steps": res.steps, "seconds": res.seconds,
+              "checkpoints": [str(c.relative_to(out_dir)) for c in ckpts]}
+    (out_dir / _RUN).write_text(json.dumps(record, indent=1))
+    return TrainResult(model=model, log_history=res.log_history, checkpoints=ckpts, steps=res.steps,
+                       seconds=res.seconds)
+
+
+def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[dict], retrained: bool) -> dict:
+    key = {"eval_ids": [r.get("pair_id") for r in rows], "max_new_tokens": cfg.sft.max_new_tokens,
+           "max_length": cfg.sft.max_length}
+    path = out_dir / _EVAL
+    if not retrained and path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return saved["metrics"]
+    metrics = evaluate(model, tokenizer, rows, cfg)
+    path.write_text(json.dumps({"key": key, "metrics": metrics}, indent=1))
+    return metrics
+
+
+def run_table3(cfg: Any, force: bool = False) -> pd.DataFrame:
+    """Table 3: every teacher candidate fine-tuned on D_seed train and scored on D_seed test.
+
+    Columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, NLL, Pretrain seconds, Train seconds.
+    `df.attrs["curves"]` maps each candidate to its SFT (step, loss) curve and
+    `df.attrs["pretrain_curves"]` to its pretraining curve (instruction tuning for +instruct).
+    """
+    check_method(cfg.sft.method)
+    tokenizer = zoo.get_tokenizer(cfg)
+    train_rows = seed_rows(cfg, "train")
+    test_rows = seed_rows(cfg, "test")[: cfg.sft.eval_n]
+    if not train_rows or not test_rows:
+        raise ValueError(f"D_seed has {len(train_rows)} train and {len(test_rows)} test rows; both must be non-empty")
+    rows, curves, pre_curves = [], {}, {}
+    for name, spec in cfg.models.teacher_candidates.items():
+        out_dir = candidate_dir(cfg, name)
+        t0 = time.perf_counter()
+        res = finetune_teacher(cfg, name, tokenizer, train_rows, out_dir, force=force)
+        retrained = time.perf_counter() - t0 > 0 and res.seconds > 0 and _is_fresh(out_dir, t0)
+        metrics = _evaluate_cached(cfg, out_dir, res.model, tokenizer, test_rows, retrained)
+        info = pretrain_info(cfg, spec) if zoo.parse_spec(spec).kind == "tiny" else {}
+        curves[name] = loss_curve(res.log_history)
+        pre_curves[name] = [tuple(x) for x in info.get("loss_curve", [])]
+        rows.append({"Teacher Model": name, "Spec": spec, "ROUGE_1": metrics["rouge1"], "ROUGE_2": metrics["rouge2"],
+                     "ROUGE_L": metrics["rougeL"], "NLL": metrics["nll"],
+                     "Pretrain seconds": float(info.get("seconds", 0.0)), "Train seconds": res.seconds})
+    df = pd.DataFrame(rows)
+    df.attrs["curves"] = curves
+    df.attrs["pretrain_curves"] = pre_curves
+    df.attrs["n_train"], df.attrs["n_test"] = len(train_rows), len(test_rows)
+    return df
+
+
+def _is_fresh(out_dir: Path, since: float) -> bool:
+    """True when the run record was (re)written after `since` (perf_counter) began."""
+    run = out_dir / _RUN
+    return run.exists() and run.stat().st_mtime >= time.time() - (time.perf_counter() - since)
+
+
+def _teacher_dir(cfg: Any) -> Path:
+    artifacts.require(cfg.name, "t2")
+    final = candidate_dir(cfg, cfg.models.teacher) / "final"
+    if not final.exists():
+        raise artifacts.MissingArtifactError(
+            f"missing the fine-tuned teacher {cfg.models.teacher!r} for profile '{cfg.name}': {final} does not "
+            f"exist. It is produced by {artifacts.ARTIFACTS['t2'][1].format(profile=cfg.name)}; run that first.")
+    return final.parent
+
+
+def load_t2(cfg: Any, device: str | torch.device | None = None):
+    """(model, tokenizer) of the chosen in-house teacher T2 (cfg.models.teacher), in eval mode."""
+    return load_model(_teacher_dir(cfg) / "final", device)
+
+
+def t2_checkpoints(cfg: Any) -> list[Path]:
+    """T2's SFT checkpoints in training order (the last one equals the final model), for SCD."""
+    out_dir = _teacher_dir(cfg)
+    record = json.loads((out_dir / _RUN).read_text()) if (out_dir / _RUN).exists() else None
+    if record is not None:
+        return [out_dir / c for c in record["checkpoints"]]
+    return sorted((out_dir / "checkpoints").glob("step-*"))

@@ -1,0 +1,148 @@
+"""`LLMTeacher`: teacher T1 as a chat model running the paper's prompts (Sec. 3.3.1).
+
+* `monolithic` -- one call per pair asking for the whole output JSON.
+* `decomposed` -- the chain the paper recommends: (a) extract the job's qualifications, (b)
+  evaluate the profile against them, (c) summarise into label, score and explanation. Each step
+  is batched across pairs; pairs sharing a job share step (a). The final JSON is assembled from
+  the steps: qualifications from (a), evaluation from (b), label/score/explanation from (c).
+
+Every call goes through the `CallCache` (key = backend, model, messages, decoding params), so a
+rerun or a resumed run repeats no completed call. A step that fails to parse yields
+`TeacherOutput(result=None, error="<step>: <reason>")` with the raw text kept.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from lantern_nb import prompts
+from lantern_nb.schema import Pair
+from lantern_nb.teachers.backends import ChatBackend, Messages
+from lantern_nb.teachers.base import TeacherOutput
+from lantern_nb.teachers.cache import CallCache
+from lantern_nb.teachers.parse import (ParseError, assemble_fit_result, parse_evaluation, parse_fit_result,
+                                       parse_qualifications, parse_summary)
+
+STRATEGIES = ("decomposed", "monolithic")
+
+
+def _dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
+    return [dict(vars(x)) if not isinstance(x, dict) else dict(x) for x in items]
+
+
+class LLMTeacher:
+    """A Teacher over a chat backend; see the module docstring for the two strategies."""
+
+    def __init__(self, backend: ChatBackend, strategy: str = "decomposed", cache: CallCache | None = None,
+                 max_new_tokens: int = 1024, name: str | None = None, chunk_size: int = 16,
+                 progress: bool = False) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+        self.backend = backend
+        self.strategy = strategy
+        self.cache = cache if cache is not None else CallCache(None)
+        self.max_new_tokens = max_new_tokens
+        self.name = name or f"{backend.name}:{backend.model}:{strategy}"
+        self.chunk_size = max(1, chunk_size)
+        self.progress = progress
+        self.calls = 0  # backend calls actually made (cache misses)
+
+    def _key(self, messages: Messages) -> str:
+        params = {"max_new_tokens": self.max_new_tokens, **self.backend.decoding_params()}
+        return self.cache.key(self.backend.name, self.backend.model, messages, params)
+
+    def complete(self, batch: list[Messages], step: str = "call") -> tuple[list[str], list[bool]]:
+        """Completions for `batch` through the cache: duplicates are sent once, misses go to the
+        backend in chunks of `chunk_size`, each result stored as soon as its chunk returns (a kill
+        loses at most the chunk in flight). Returns (texts, cache_hit flags)."""
+        keys = [self._key(m) for m in batch]
+        results: dict[str, str] = {}
+        hit = {}
+        for k in keys:
+            if k not in hit:
+                v = self.cache.get(k)
+                hit[k] = v is not None
+                if v is not None:
+                    results[k] = v
+        todo: dict[str, Messages] = {}
+        for k, m in zip(keys, batch):
+            if k not in results and k not in todo:
+                todo[k] = m
+        items = list(todo.items())
+        chunks = range(0, len(items), self.chunk_size)
+        for s in tqdm(chunks, desc=f"{self.backend.name} {step}", disable=not self.progress or len(chunks) < 2):
+            part = items[s:s + self.chunk_size]
+            texts = self.backend.complete([m for _, m in part], self.max_new_tokens)
+            self.calls += len(part)
+            for (k, _), text in zip(part, texts):
+                self.cache.put(k, text, {"backend": self.backend.name, "model": self.backend.model, "step": step})
+                results[k] = text
+        return [results[k] for k in keys], [hit[k] for k in keys]
+
+    def label(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
+        if self.strategy == "monolithic":
+            return self._monolithic(pairs)
+        return self._decomposed(pairs)
+
+    def _monolithic(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
+        texts, hits = self.complete([prompts.monolithic_messages(p.job_text, p.profile_text) for p in pairs],
+                                    "monolithic")
+        outs = []
+        for p, raw, h in zip(pairs, texts, hits):
+            meta = {"strategy": "monolithic", "teacher": self.name, "cache_hits": int(h)}
+            try:
+                outs.append(TeacherOutput(p.pair_id, raw, parse_fit_result(raw), None, meta))
+            except ParseError as e:
+                outs.append(TeacherOutput(p.pair_id, raw, None, f"monolithic: {e.reason}", meta))
+        return outs
+
+    def _decomposed(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
+        n = len(pairs)
+        steps: list[dict[str, str]] = [{} for _ in range(n)]
+        hits = [0] * n
+        errors: list[str | None] = [None] * n
+        quals: list[Any] = [None] * n
+        evals: list[Any] = [None] * n
+        summaries: list[Any] = [None] * n
+
+        texts, h = self.complete([prompts.extract_messages(p.job_text) for p in pairs], "extract")
+        for i, (raw, hh) in enumerate(zip(texts, h)):
+            steps[i]["extract"], hits[i] = raw, hits[i] + hh
+            try:
+                quals[i] = parse_qualifications(raw)
+            except ParseError as e:
+                errors[i] = f"extract: {e.reason}"
+
+        live = [i for i in range(n) if errors[i] is None]
+        q_json = {i: json.dumps({"qualifications": _dicts(quals[i])}, ensure_ascii=False) for i in live}
+        texts, h = self.complete([prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live],
+                                 "evaluate")
+        for i, raw, hh in zip(live, texts, h):
+            steps[i]["evaluate"], hits[i] = raw, hits[i] + hh
+            try:
+                evals[i] = parse_evaluation(raw)
+            except ParseError as e:
+                errors[i] = f"evaluate: {e.reason}"
+
+        live = [i for i in live if errors[i] is None]
+        e_json = {i: json.dumps({"evaluation": _dicts(evals[i])}, ensure_ascii=False) for i in live}
+        texts, h = self.complete([prompts.summarize_messages(q_json[i], e_json[i]) for i in live], "summarize")
+        for i, raw, hh in zip(live, texts, h):
+            steps[i]["summarize"], hits[i] = raw, hits[i] + hh
+            try:
+                summaries[i] = parse_summary(raw)
+            except ParseError as e:
+                errors[i] = f"summarize: {e.reason}"
+
+        outs = []
+        for i, p in enumerate(pairs):
+            meta = {"strategy": "decomposed", "teacher": self.name, "steps": steps[i], "cache_hits": hits[i]}
+            if errors[i] is not None:
+                failed = errors[i].split(":", 1)[0]
+                outs.append(TeacherOutput(p.pair_id, steps[i].get(failed, ""), None, errors[i], meta))
+                continue
+            result = assemble_fit_result(quals[i], evals[i], summaries[i])
+            outs.append(TeacherOutput(p.pair_id, result.to_json(), result, None, meta))
+        return outs

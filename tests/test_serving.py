@@ -1,0 +1,336 @@
+"""The serving layer with deterministic fake models: HTTP contract, batching, load generator, CLI."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import re
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from lantern_nb.artifacts import MissingArtifactError
+from lantern_nb.cli import main as cli_main
+from lantern_nb.profiles import load_profile
+from lantern_nb.schema import LABELS
+from lantern_nb.serving import (Explainer, FitClassifier, ServingModels, Summarizer, fit_pair, load_models)
+from lantern_nb.serving.app import create_app
+from lantern_nb.serving.batching import BatcherClosed, MicroBatcher
+from lantern_nb.serving.loadgen import (ServerThread, batching_comparison, module_capacity, plan_requests,
+                                        run_load, summarize_load, table5)
+
+_WORD = re.compile(r"[a-z]{3,}")
+
+
+def words(text: str) -> list[str]:
+    return list(dict.fromkeys(_WORD.findall(text.lower())))
+
+
+class _Recorder:
+    """Records every batch size it was called with (thread-safe)."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.batch_sizes: list[int] = []
+        self._lock = threading.Lock()
+
+    def _record(self, n: int) -> None:
+        with self._lock:
+            self.batch_sizes.append(n)
+        if self.delay_s:
+            time.sleep(self.delay_s)  # a fixed per-call cost, as a model forward has
+
+
+class FakeSummarizer(_Recorder):
+    """Keeps the distinct words of 3+ letters: deterministic and shorter than the input."""
+
+    def summarize(self, texts: list[str]) -> list[str]:
+        self._record(len(texts))
+        return [" ".join(words(t)) for t in texts]
+
+
+class FakeClassifier(_Recorder):
+    """Probabilities from the share of job words found in the profile; 'EXPLODE' in a profile raises."""
+
+    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray:
+        self._record(len(jobs))
+        if any("EXPLODE" in p for p in profiles):
+            raise ValueError("fake classifier exploded")
+        out = []
+        for j, p in zip(jobs, profiles):
+            jw, pw = set(words(j)), set(words(p))
+            o = len(jw & pw) / max(len(jw), 1)
+            logits = np.array([1.0 - 8 * o, 0.5, 8 * o - 1.5])
+            e = np.exp(logits - logits.max())
+            out.append(e / e.sum())
+        return np.array(out)
+
+
+class FakeExplainer(_Recorder):
+    """One line naming the label and the shared words: the explanation is conditioned on the label."""
+
+    def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]:
+        self._record(len(jobs))
+        res = []
+        for j, p, lab in zip(jobs, profiles, labels):
+            common = sorted(set(words(j)) & set(words(p)))
+            res.append([f"Fit is {lab}", f"shared: {', '.join(common[:5]) or 'nothing'}"])
+        return res
+
+
+def fake_models(cls_delay: float = 0.0, explain_delay: float = 0.0, sum_delay: float = 0.0) -> ServingModels:
+    return ServingModels(FakeSummarizer(sum_delay), FakeClassifier(cls_delay), FakeExplainer(explain_delay))
+
+
+CFG = dataclasses.replace(load_profile("smoke").serving, max_text_chars=2000, max_wait_ms=5.0, max_batch=16)
+JOBS = [
+    "Senior Python engineer. Requirements: python, sql, docker, kubernetes. Perks: free lunch.",
+    "Data analyst. Must have sql, excel, tableau and statistics. We offer a gym.",
+    "Nurse. Requires a nursing license, patient care, and teamwork. Great benefits.",
+    "Frontend developer: javascript, react, css, typescript. Remote friendly.",
+]
+PROFILES = [
+    "Backend developer with python, docker and sql experience.",
+    "Registered nurse, patient care, teamwork, nursing license.",
+    "Marketing manager, social media, branding.",
+    "Analyst using excel, sql, statistics and tableau daily.",
+]
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(fake_models(), CFG)) as c:
+        yield c
+
+
+def test_fakes_satisfy_protocols():
+    m = fake_models()
+    assert isinstance(m.summarizer, Summarizer)
+    assert isinstance(m.classifier, FitClassifier)
+    assert isinstance(m.explainer, Explainer)
+
+
+def _stored_job(client: TestClient) -> str:
+    r = client.post("/v1/jobs", json={"text": JOBS[0]})
+    assert r.status_code == 201, r.text
+    return r.json()["job_id"]
+
+
+BAD_REQUESTS = [
+    # (name, method, path, request kwargs, status, words the message must contain)
+    ("invalid json", "post", "/v1/jobs", {"content": b'{"text": "abc', "headers": JSON}, 400, "not valid JSON"),
+    ("non-utf8", "post", "/v1/jobs", {"content": b'{"text": "\xff\xfe job"}', "headers": JSON}, 400, "UTF-8"),
+    ("latin-1 charset", "post", "/v1/jobs", {"content": b'{"text": "a"}',
+                                             "headers": {"content-type": "application/json; charset=latin-1"}},
+     415, "Content-Type"),
+    ("not json content type", "post", "/v1/fit", {"content": b"job=1", "headers": {"content-type": "text/plain"}},
+     415, "application/json"),
+    ("no content type", "post", "/v1/jobs", {"content": b'{"text": "a"}'}, 415, "Content-Type"),
+    ("empty body", "post", "/v1/jobs", {"content": b"", "headers": JSON}, 422, "body is empty"),
+    ("array body", "post", "/v1/jobs", {"json": ["text"]}, 422, "must be a JSON object"),
+    ("missing text", "post", "/v1/jobs", {"json": {}}, 422, "'text' is missing"),
+    ("text wrong type", "post", "/v1/jobs", {"json": {"text": 42}}, 422, "'text' must be a string, got a number"),
+    ("text bool (strict)", "post", "/v1/jobs", {"json": {"text": True}}, 422, "must be a string, got a boolean"),
+    ("empty text", "post", "/v1/jobs", {"json": {"text": ""}}, 422, "must not be empty"),
+    ("blank text", "post", "/v1/jobs", {"json": {"text": " \n\t"}}, 422, "must not be empty"),
+    ("unknown field", "post", "/v1/jobs", {"json": {"text": "a", "txt": "b"}}, 422, "unknown field 'txt'"),
+    ("text too long", "post", "/v1/jobs", {"json": {"text": "x" * 2001}}, 413, "over the limit of 2000"),
+    ("body too large", "post", "/v1/jobs", {"json": {"text": "x" * 200_000}}, 413, "body is over"),
+    ("both job_id and job_text", "post", "/v1/fit", {"json": {"job_id": "a", "job_text": "b", "profile": "c"}},
+     422, "exactly one of 'job_id' or 'job_text' (both"),
+    ("neither job_id nor job_text", "post", "/v1/fit", {"json": {"profile": "c"}}, 422, "(neither given)"),
+    ("missing profile", "post", "/v1/fit", {"json": {"job_text": "b"}}, 422, "'profile' is missing"),
+    ("null profile", "post", "/v1/explain", {"json": {"job_text": "b", "profile": None}}, 422, "got null"),
+    ("empty profile", "post", "/v1/fit", {"json": {"job_text": "b", "profile": ""}}, 422, "'profile' must not be empty"),
+    ("job_id wrong type", "post", "/v1/explain", {"json": {"job_id": 7, "profile": "c"}}, 422, "'job_id' must be a string"),
+    ("unknown job id", "post", "/v1/fit", {"json": {"job_id": "nope", "profile": "c"}}, 404, "POST /v1/jobs"),
+    ("unknown job id explain", "post", "/v1/explain", {"json": {"job_id": "nope", "profile": "c"}}, 404, "unknown job_id"),
+    ("profile too long", "post", "/v1/fit", {"json": {"job_text": "b", "profile": "p" * 2001}}, 413, "'profile'"),
+    ("job_text too long", "post", "/v1/explain", {"json": {"job_text": "b" * 2001, "profile": "p"}}, 413, "'job_text'"),
+    ("unknown route", "get", "/v1/nothing", {}, 404, "endpoints"),
+    ("wrong method", "get", "/v1/fit", {}, 405, "not allowed"),
+]
+
+
+@pytest.mark.parametrize("name,method,path,kwargs,status,needle", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_request_gets_4xx_with_message_and_service_keeps_answering(client, name, method, path, kwargs,
+                                                                       status, needle):
+    r = getattr(client, method)(path, **kwargs) if method == "get" else client.request("POST", path, **kwargs)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) >= {"error", "message"} and needle in body["message"], body
+    ok = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]})
+    assert ok.status_code == 200 and ok.json()["label"] in LABELS
+
+
+def test_jobs_then_fit_and_explain_by_id(client):
+    r = client.post("/v1/jobs", json={"text": JOBS[0]})
+    assert r.status_code == 201
+    job = r.json()
+    assert job["chars_after"] == len(job["summary"]) < job["chars_before"] == len(JOBS[0])
+    by_id = client.post("/v1/fit", json={"job_id": job["job_id"], "profile": PROFILES[0]}).json()
+    by_text = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]}).json()
+    assert by_id["label"] == by_text["label"] == "High"
+    assert by_id["probabilities"] == by_text["probabilities"]
+    assert math.isclose(sum(by_id["probabilities"].values()), 1.0, rel_tol=1e-9)
+    assert "classify" in by_id["timing_ms"] and "summarize" not in by_id["timing_ms"]
+    assert "summarize" in by_text["timing_ms"]
+    ex = client.post("/v1/explain", json={"job_id": job["job_id"], "profile": PROFILES[2]}).json()
+    low = client.post("/v1/fit", json={"job_id": job["job_id"], "profile": PROFILES[2]}).json()
+    assert ex["label"] == low["label"] == "Low"
+    assert ex["explanation"][0] == "Fit is Low"  # conditioned on the classifier's label
+    assert set(ex["timing_ms"]) >= {"classify", "explain", "total"}
+
+
+def test_healthz_lists_modules(client):
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and set(h["modules"]) == {"summarize", "classify", "explain"}
+    assert h["modules"]["classify"]["batching"] is True
+
+
+def test_model_failure_is_json_error_and_service_recovers(client):
+    r = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": "EXPLODE"})
+    assert r.status_code == 500 and "classify module failed" in r.json()["message"]
+    assert client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]}).status_code == 200
+
+
+async def _concurrent_fits(app, pairs: list[tuple[str, str]], path: str = "/v1/fit") -> list[dict]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        rs = await asyncio.gather(*(c.post(path, json={"job_text": j, "profile": p}) for j, p in pairs))
+    for b in app.state.batchers.values():
+        await b.aclose()
+    assert all(r.status_code == 200 for r in rs), [r.text for r in rs if r.status_code != 200]
+    return [{k: v for k, v in r.json().items() if k != "timing_ms"} for r in rs]
+
+
+def test_batched_results_equal_unbatched_and_requests_get_batched():
+    pairs = [(j, p) for j in JOBS for p in PROFILES] * 2
+    batched_models, single_models = fake_models(cls_delay=0.005), fake_models(cls_delay=0.005)
+    batched = asyncio.run(_concurrent_fits(create_app(batched_models, CFG), pairs, "/v1/explain"))
+    single = asyncio.run(_concurrent_fits(create_app(single_models, CFG, batching=False), pairs, "/v1/explain"))
+    assert batched == single
+    assert max(batched_models.classifier.batch_sizes) > 1
+    assert max(batched_models.classifier.batch_sizes) <= CFG.max_batch
+    assert max(batched_models.explainer.batch_sizes) > 1
+    assert set(single_models.classifier.batch_sizes) == {1}
+    assert sum(batched_models.classifier.batch_sizes) == len(pairs)
+
+
+def test_batcher_routes_errors_to_the_right_callers_and_shuts_down():
+    def fn(xs: list[int]) -> list[int]:
+        if any(x < 0 for x in xs):
+            raise ValueError("negative input")
+        return [x * 10 for x in xs]
+
+    async def main() -> None:
+        b: MicroBatcher[int, int] = MicroBatcher(fn, name="t", max_batch=8, max_wait_ms=20)
+        res = await asyncio.gather(*(b.submit(x) for x in [1, 2, -3, 4, 5]), return_exceptions=True)
+        assert res[:2] == [10, 20] and res[3:] == [40, 50]
+        assert isinstance(res[2], ValueError)
+        assert b.stats.max_batch_seen == 5 and b.stats.errors == 1
+        await b.aclose()
+        with pytest.raises(BatcherClosed):
+            await b.submit(1)
+
+    asyncio.run(main())
+
+
+def test_batcher_bounds_wait_and_batch():
+    sizes: list[int] = []
+
+    def fn(xs: list[int]) -> list[int]:
+        sizes.append(len(xs))
+        return xs
+
+    async def main() -> None:
+        b: MicroBatcher[int, int] = MicroBatcher(fn, name="t", max_batch=4, max_wait_ms=5)
+        t0 = time.perf_counter()
+        assert await b.submit(1) == 1  # a lone request waits at most ~max_wait
+        assert time.perf_counter() - t0 < 1.0
+        assert await asyncio.gather(*(b.submit(i) for i in range(10))) == list(range(10))
+        await b.aclose()
+
+    asyncio.run(main())
+    assert max(sizes) == 4 and sum(sizes) == 11
+
+
+def test_loadgen_on_server_thread_summarises_three_modules():
+    plan = plan_requests(CFG.mix, 200, len(JOBS), len(PROFILES), seed=0)
+    assert {m for m, _, _ in plan} == {"summarize", "classify", "explain"}
+    assert plan == plan_requests(CFG.mix, 200, len(JOBS), len(PROFILES), seed=0)
+    with ServerThread(create_app(fake_models(cls_delay=0.002, explain_delay=0.01), CFG)) as srv:
+        assert srv.base_url.startswith("http://127.0.0.1:") and srv.port > 0
+        records = run_load(srv.base_url, JOBS, PROFILES, mix=CFG.mix, n_requests=200, duration_s=3.0,
+                           concurrency=16, seed=0)
+        df = summarize_load(records)
+        assert list(df.index) == ["summarize", "classify", "explain"]
+        assert df["errors"].sum() == 0 and df["count"].sum() == len(records) > 0
+        assert (df["p95_ms"] >= df["p50_ms"]).all() and (df["throughput_rps"] > 0).all()
+        cap = module_capacity(srv.base_url, JOBS, PROFILES, concurrency=8,
+                              n_requests={"summarize": 40, "classify": 80, "explain": 20}, duration_s=2.0)
+        assert list(cap.index) == ["summarize", "classify", "explain"]
+        assert cap.loc["explain", "throughput_norm"] == pytest.approx(1.0)
+        assert (cap["errors"] == 0).all()
+        t5 = table5(cap, CFG.mix, load=df)
+        assert t5.loc["Classification", "peak_traffic"] == 30 and t5.loc["Classification", "paper_throughput"] == 80
+    with pytest.raises(ValueError, match="loopback"):
+        run_load("http://10.0.0.1:80", JOBS, PROFILES, mix=CFG.mix, n_requests=1, duration_s=1, concurrency=1)
+
+
+def test_batching_comparison_returns_both_numbers():
+    cmp = batching_comparison(fake_models(cls_delay=0.003), CFG, JOBS, PROFILES, concurrency=16,
+                              n_requests=120, duration_s=2.0)
+    assert cmp.batched_rps > 0 and cmp.unbatched_rps > 0 and np.isfinite(cmp.speedup)
+    assert list(cmp.table.index) == ["batched", "one_at_a_time"]
+    assert cmp.table.loc["one_at_a_time", "mean_batch"] == 1.0
+
+
+def test_fit_pair_in_process_times_each_module():
+    rep = fit_pair(fake_models(), JOBS[1], PROFILES[3])
+    assert rep.label == "High" and rep.explanation and rep.explanation[0] == "Fit is High"
+    assert set(rep.timing_ms) == {"summarize", "classify", "explain", "total"}
+
+
+def test_cli_fit(tmp_path, monkeypatch, capsys):
+    import lantern_nb.serving as serving
+
+    monkeypatch.setattr(serving, "load_models", lambda cfg: fake_models())
+    job, prof = tmp_path / "job.txt", tmp_path / "profile.txt"
+    job.write_text(JOBS[2], encoding="utf-8")
+    prof.write_text(PROFILES[1], encoding="utf-8")
+    assert cli_main(["fit", "--job", str(job), "--profile", str(prof), "--run-profile", "smoke", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "label: High" in out and "Fit is High" in out and "classify=" in out
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 latin-1")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    for path, needle in ((tmp_path / "missing.txt", "does not exist"), (bad, "not UTF-8"), (empty, "is empty")):
+        assert cli_main(["fit", "--job", str(path), "--profile", str(prof), "--run-profile", "smoke"]) == 2
+        assert needle in capsys.readouterr().err
+
+
+def test_load_models_names_the_missing_artifact(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANTERN_ROOT", str(tmp_path))
+    with pytest.raises(MissingArtifactError, match="summarizer"):
+        load_models(load_profile("smoke"))
+
+
+def test_fit_explorer_widget():
+    pytest.importorskip("ipywidgets")
+    from lantern_nb.serving.explorer import fit_explorer
+
+    ui = fit_explorer(fake_models(), JOBS[0], PROFILES[0])
+    button, out = ui.children[2].children[0], ui.children[3]
+    button.click()
+    assert "High" in out.value and "ms" in out.value and "Fit is High" in out.value
+    ui.children[1].value = ""
+    button.click()
+    assert "Paste a profile" in out.value
