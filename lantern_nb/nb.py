@@ -43,7 +43,14 @@ def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
     """Load `profile` strictly (unknown keys / wrong types raise, naming the key), seed everything,
     and forbid hub access for the offline profiles."""
     cfg = load_profile(profile, **(overrides or {}))
-    if cfg.name != "paper":
+    if cfg.name == "paper":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("the paper profile needs a CUDA GPU (paper: 8x H100 80GB) and hub access; this machine "
+                               "has no GPU. Check the plan with `make reproduce PROFILE=paper DRY_RUN=1`, or run "
+                               "PROFILE=cpu here.")
+    else:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     seed_everything(cfg.seed)
