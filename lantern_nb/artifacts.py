@@ -13,7 +13,7 @@ from pathlib import Path
 ARTIFACTS: dict[str, tuple[str, str]] = {
     "pairs": ("corpus/pairs.jsonl", "notebooks/01_prompting.ipynb (or `python -m lantern_nb data --profile {profile}`)"),
     "cls_pairs": ("corpus/cls_pairs.jsonl", "notebooks/01_prompting.ipynb (or `python -m lantern_nb data --profile {profile}`)"),
-    "tokenizer": ("tokenizer", "notebooks/01_prompting.ipynb (or `python -m lantern_nb data --profile {profile}`)"),
+    "tokenizer": ("tokenizer", "notebooks/01_prompting.ipynb (`make build/{profile}/01_prompting.ipynb PROFILE={profile}`)"),
     "t1_outputs": ("t1/outputs.jsonl", "notebooks/01_prompting.ipynb (`make build/{profile}/01_prompting.ipynb PROFILE={profile}`)"),
     "d_seed": ("seed/d_seed.jsonl", "notebooks/02_filtering.ipynb (`make build/{profile}/02_filtering.ipynb PROFILE={profile}`)"),
     "t2": ("models/t2", "notebooks/03_teacher_sft.ipynb (`make build/{profile}/03_teacher_sft.ipynb PROFILE={profile}`)"),

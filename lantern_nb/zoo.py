@@ -119,21 +119,30 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
 
 
 def get_tokenizer(cfg: Any):
-    """The profile's shared decoder tokenizer: trained on the corpus and cached for tiny profiles,
-    the teacher's hub tokenizer otherwise."""
+    """The profile's shared decoder tokenizer: trained on the corpus and cached for tiny profiles
+    (retrained when the corpus changes), the teacher's hub tokenizer otherwise."""
     from transformers import AutoTokenizer
 
     if not uses_tiny_models(cfg):
         return AutoTokenizer.from_pretrained(cfg.models.teacher_candidates[cfg.models.teacher])
+    import hashlib
+    import shutil
+
     path = artifacts.artifact_path(cfg.name, "tokenizer")
-    if not (path / "tokenizer.json").exists():
+    corpus = artifacts.require(cfg.name, "pairs")
+    stamp = hashlib.sha256(corpus.read_bytes() + str(cfg.data.tokenizer_vocab).encode()).hexdigest()
+    stamp_file = path / "corpus.sha256"
+    if not (stamp_file.exists() and stamp_file.read_text() == stamp):
         from lantern_nb.data import load_cls_pairs, load_pairs
 
         pairs = load_pairs(cfg.name) + load_cls_pairs(cfg.name)
         texts = [t for p in pairs for t in (p.job_text, p.profile_text)] + [_TARGET_SEED_TEXT] * 50
         tok = train_tokenizer(texts, cfg.data.tokenizer_vocab)
         tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
         tok.save_pretrained(tmp)
+        (tmp / "corpus.sha256").write_text(stamp)
+        shutil.rmtree(path, ignore_errors=True)
         tmp.replace(path)
     tok = AutoTokenizer.from_pretrained(path)
     tok.chat_template = CHAT_TEMPLATE

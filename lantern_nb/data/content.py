@@ -23,6 +23,7 @@ class Item:
     partial: tuple[str, ...] = ()  # resume phrasings showing it is only partly met
     unrelated: tuple[str, ...] = ()  # degree kind only: a degree that does not meet it
     any_degree: bool = False  # met by any degree (high-school diploma)
+    full: bool = False  # skill kind only: `job` holds whole requirement phrases, not names
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class Family:
 
 def _skill(key: str, canonical: str, job: tuple[str, ...], profile: tuple[str, ...]) -> Item:
     return Item(key, "skill", canonical, job, profile)
+
+
+def _ability(key: str, canonical: str, job: tuple[str, ...], profile: tuple[str, ...]) -> Item:
+    """A skill an ad states as a whole phrase ("Ability to lift 50 lbs")."""
+    return Item(key, "skill", canonical, job, profile, full=True)
 
 
 ITEMS: dict[str, Item] = {it.key: it for it in [
@@ -253,7 +259,7 @@ ITEMS: dict[str, Item] = {it.key: it for it in [
     _skill("telemetry", "cardiac monitoring", ("telemetry/cardiac monitoring", "cardiac rhythm interpretation"), ("telemetry rhythm strips", "5-lead/12-lead ECG interpretation", "cardiac drips (heparin, diltiazem)")),
     _skill("patient_education", "patient education", ("patient and family education", "discharge teaching"), ("discharge teaching", "teach-back education", "family care conferences")),
     _skill("infection_control", "infection control", ("infection prevention practices", "infection control"), ("isolation precautions", "CLABSI/CAUTI bundles", "sterile technique")),
-    _skill("critical_care", "critical care", ("critical care", "ventilated and titrated-drip patients"), ("vent management", "vasoactive drip titration", "CRRT")),
+    _skill("critical_care", "critical care", ("critical care", "care of ventilated patients and titrated drips"), ("vent management", "vasoactive drip titration", "CRRT")),
     # ---- accounting -----------------------------------------------------------------------
     _skill("gaap", "US GAAP", ("US GAAP", "Generally Accepted Accounting Principles (GAAP)"), ("GAAP-compliant reporting", "US GAAP (ASC 606, ASC 842)", "revenue recognition (ASC 606)")),
     _skill("quickbooks", "QuickBooks", ("QuickBooks", "QuickBooks Online"), ("QBO", "QuickBooks Desktop/Online", "Intuit QuickBooks")),
@@ -269,28 +275,28 @@ ITEMS: dict[str, Item] = {it.key: it for it in [
     _skill("hubspot", "HubSpot", ("HubSpot", "HubSpot CRM"), ("HubSpot CRM", "HubSpot workflows", "HubSpot Marketing Hub")),
     _skill("b2b_sales", "B2B sales", ("B2B sales", "consultative selling"), ("consultative B2B selling", "solution selling (MEDDIC)", "complex sales cycles")),
     _skill("prospecting", "prospecting", ("outbound prospecting", "cold calling and prospecting"), ("outbound cadences (Outreach)", "cold outreach", "top-of-funnel prospecting")),
-    _skill("quota", "track record against quota", ("a proven record of meeting or exceeding quota", "consistent quota attainment"), ("quota attainment", "President's Club", "closed-won growth")),
-    _skill("negotiation", "negotiation", ("negotiation and closing skills", "contract negotiation"), ("contract negotiation", "pricing negotiations", "closing")),
+    _ability("quota", "track record against quota", ("A proven record of meeting or exceeding quota", "Consistent quota attainment"), ("quota attainment", "President's Club qualifier", "new-logo closing")),
+    _skill("negotiation", "negotiation", ("negotiation and closing", "contract negotiation"), ("contract negotiation", "pricing negotiations", "closing")),
     _skill("pipeline", "pipeline management", ("pipeline management and forecasting", "accurate forecasting"), ("pipeline hygiene and forecasting", "deal forecasting", "territory planning")),
     _skill("saas_sales", "SaaS sales", ("SaaS sales", "selling software subscriptions"), ("SaaS subscription sales", "software sales (ARR)", "selling cloud software")),
     # ---- warehouse / logistics ---------------------------------------------------------------
     _skill("wms", "warehouse management systems (WMS)", ("warehouse management systems (WMS)", "a WMS such as Manhattan or SAP EWM"), ("Manhattan WMS", "SAP EWM", "HighJump WMS", "Blue Yonder WMS")),
     _skill("rf_scanner", "RF scanners", ("RF scanners", "handheld scanning equipment"), ("handheld RF scanning", "Zebra RF guns", "barcode scanning")),
-    _skill("inventory_control", "inventory control", ("inventory control and cycle counts", "inventory accuracy"), ("cycle counts", "inventory reconciliation", "99.8% location accuracy")),
+    _skill("inventory_control", "inventory control", ("inventory control and cycle counts", "inventory reconciliation"), ("cycle counts", "stock discrepancy resolution", "location accuracy audits")),
     _skill("pallet_jack", "pallet jacks", ("electric pallet jacks", "pallet jack operation"), ("electric pallet jacks", "pallet jacks (manual & electric)", "walkie riders")),
     _skill("shipping_receiving", "shipping and receiving", ("shipping and receiving", "receiving, putaway and loading"), ("inbound receiving and putaway", "outbound loading and BOLs", "trailer loading and dock scheduling")),
-    _skill("lifting", "lift up to 50 lbs", ("the ability to lift up to 50 lbs repeatedly", "lifting 50 lbs and standing for a full shift"), ("routinely handled 50+ lb cartons", "physically demanding 10-hour shifts")),
-    _skill("safety", "warehouse safety", ("a strong safety record", "knowledge of warehouse safety procedures"), ("zero recordable incidents", "safety committee member", "lockout/tagout awareness")),
+    _ability("lifting", "lift up to 50 lbs", ("Ability to lift up to 50 lbs repeatedly", "Able to lift 50 lbs and stand for a full shift"), ("heavy lifting (50+ lb cartons)", "stamina for 10-hour shifts on your feet")),
+    _ability("safety", "warehouse safety", ("A strong safety record", "Knowledge of warehouse safety procedures"), ("incident-free safety record", "safety committee member", "lockout/tagout awareness")),
     _skill("tms", "transportation management systems (TMS)", ("transportation management systems (TMS)", "freight scheduling tools"), ("Oracle TMS", "MercuryGate TMS", "carrier scheduling tools")),
-    _skill("team_leadership", "team leadership", ("supervising a team", "leading a team of hourly associates"), ("supervised crews of 12+", "trained and coached new hires", "led a 20-person shift")),
+    _ability("team_leadership", "team leadership", ("Experience supervising a team", "Experience leading a team of hourly associates"), ("crew supervision", "coaching new hires", "shift leadership")),
     # ---- teaching ------------------------------------------------------------------------------
     _skill("lesson_planning", "lesson planning", ("standards-aligned lesson planning", "curriculum and lesson planning"), ("standards-based unit plans", "backward-design lesson plans", "curriculum mapping")),
     _skill("classroom_mgmt", "classroom management", ("classroom management", "positive behavior support"), ("restorative classroom practices", "PBIS", "behavior management plans")),
-    _skill("differentiation", "differentiated instruction", ("differentiated instruction", "meeting diverse learner needs"), ("small-group differentiation", "tiered assignments", "UDL-based lessons")),
+    _ability("differentiation", "differentiated instruction", ("Skill in differentiated instruction", "Ability to meet diverse learner needs"), ("small-group differentiation", "tiered assignments", "UDL-based lessons")),
     _skill("lms", "learning management systems", ("learning management systems such as Google Classroom or Canvas", "Google Classroom"), ("Google Classroom", "Canvas LMS", "Schoology")),
-    _skill("assessment_data", "data-driven instruction", ("using assessment data to guide instruction", "data-driven instruction"), ("NWEA MAP data", "formative assessment cycles", "i-Ready diagnostics")),
+    _ability("assessment_data", "data-driven instruction", ("Using assessment data to guide instruction", "Experience with data-driven instruction"), ("NWEA MAP data", "formative assessment cycles", "i-Ready diagnostics")),
     _skill("iep", "IEP/504 implementation", ("IEP and 504 plan implementation", "collaboration with special education staff"), ("IEP accommodations", "co-teaching with SPED staff", "504 plan meetings")),
-    _skill("parent_comm", "family communication", ("strong communication with families", "parent communication"), ("parent-teacher conferences", "weekly family newsletters", "ClassDojo family outreach")),
+    _ability("parent_comm", "family communication", ("Strong communication with families", "Clear, proactive parent communication"), ("parent-teacher conferences", "weekly family newsletters", "ClassDojo family outreach")),
     # ---- mechanical engineering ------------------------------------------------------------
     _skill("solidworks", "SolidWorks", ("SolidWorks", "3D CAD (SolidWorks)"), ("SOLIDWORKS", "SolidWorks (parts, assemblies, drawings)", "SW PDM")),
     _skill("creo", "Creo", ("Creo", "PTC Creo"), ("PTC Creo Parametric", "Pro/ENGINEER (Creo)")),
@@ -305,10 +311,10 @@ ITEMS: dict[str, Item] = {it.key: it for it in [
     # ---- customer support ------------------------------------------------------------------
     _skill("ticketing", "ticketing systems", ("ticketing systems such as Zendesk", "help-desk software (Zendesk, Freshdesk)"), ("Zendesk", "Freshdesk", "ServiceNow", "Jira Service Management")),
     _skill("omnichannel", "phone, email and chat support", ("phone, email and chat support", "multi-channel customer support"), ("omnichannel support (voice, chat, email)", "live chat and phone queues", "inbound call center")),
-    _skill("csat", "CSAT/NPS metrics", ("customer satisfaction metrics (CSAT/NPS)", "hitting CSAT and handle-time targets"), ("CSAT 96%", "NPS follow-ups", "AHT and FCR targets")),
+    _ability("csat", "CSAT/NPS metrics", ("Familiarity with customer satisfaction metrics (CSAT/NPS)", "A track record of hitting CSAT and handle-time targets"), ("CSAT tracking", "NPS follow-ups", "AHT and FCR targets")),
     _skill("troubleshooting", "technical troubleshooting", ("technical troubleshooting", "diagnosing product issues"), ("tier-2 troubleshooting", "log analysis and bug reproduction", "root-cause diagnosis")),
-    _skill("deescalation", "de-escalation", ("de-escalating difficult conversations", "conflict resolution"), ("escalation handling", "complaint resolution", "calming upset callers")),
-    _skill("knowledge_base", "knowledge base writing", ("writing help-center articles", "knowledge base content"), ("help-center articles", "KB authoring", "macros and canned responses")),
+    _ability("deescalation", "de-escalation", ("Ability to de-escalate difficult conversations", "Strong conflict-resolution skills"), ("escalation handling", "complaint resolution", "calming upset callers")),
+    _ability("knowledge_base", "knowledge base writing", ("Experience writing help-center articles", "Experience creating knowledge base content"), ("help-center articles", "KB authoring", "macros and canned responses")),
     # ---- marketing --------------------------------------------------------------------------
     _skill("google_analytics", "Google Analytics", ("Google Analytics (GA4)", "web analytics tools"), ("GA4", "Google Tag Manager + GA4", "Adobe Analytics")),
     _skill("seo", "SEO", ("SEO", "search engine optimization"), ("search engine optimization", "technical SEO (Ahrefs, SEMrush)", "keyword research")),
@@ -327,7 +333,7 @@ FAMILIES: dict[str, Family] = {f.key: f for f in [
         titles={"junior": ("Junior Software Engineer", "Software Engineer I", "Associate Software Developer"),
                 "mid": ("Software Engineer", "Backend Engineer", "Full-Stack Developer", "Software Developer II"),
                 "senior": ("Senior Software Engineer", "Senior Backend Engineer", "Staff Software Engineer", "Lead Software Developer")},
-        years_domain=("software development", "professional software engineering", "backend development", "building production software"),
+        years_domain=("software development", "professional software engineering", "backend development", "production software development"),
         degree="deg_cs", degree_required_p=0.7,
         credentials=(("aws_cert", "preferred", 0.35),),
         skills=("python", "java", "golang", "sql", "kubernetes", "docker", "aws", "cicd", "rest_apis", "react",
@@ -605,7 +611,7 @@ FAMILIES: dict[str, Family] = {f.key: f for f in [
         bullets=(
             "Raised the share of students meeting the reading benchmark by {pct} points",
             "Taught classes of {n}5 students across {n} sections",
-            "Coordinated the school science fair for {n} years",
+            "Coordinated the school science fair and judged regional entries",
             "Mentored {n} student teachers",
             "Started an after-school coding club with {n}0 members",
         ),
@@ -861,3 +867,57 @@ OTHER_JOBS: tuple[tuple[str, str], ...] = (
     ("Camp Counselor", "Lakeside Summer Camp"), ("Front Desk Associate", "Parkview Hotel"), ("Dog Walker (self-employed)", "Neighborhood clients"),
     ("Lifeguard", "Riverside Aquatic Center"), ("Library Assistant", "City Public Library"),
 )
+# Skills that are tools/platforms ("built X in {tool}"); the others are practices.
+TOOL_SKILLS: frozenset[str] = frozenset((
+    "python", "java", "golang", "sql", "kubernetes", "docker", "aws", "cicd", "react", "typescript", "terraform", "linux",
+    "r_lang", "tableau", "powerbi", "excel", "dbt", "spark", "airflow", "looker", "data_warehouse", "epic_ehr", "quickbooks",
+    "netsuite", "sap", "salesforce", "hubspot", "wms", "rf_scanner", "tms", "lms", "solidworks", "creo", "autocad", "fea",
+    "matlab", "plm", "ticketing", "google_analytics", "email_marketing", "marketing_automation", "ppc",
+))
+PRACTICE_BULLETS: tuple[str, ...] = (
+    "Recognised by leadership for strong {tool}",
+    "Coached newer teammates on {tool}",
+    "Day-to-day responsibility for {tool} across a varied workload",
+    "Helped standardize the team's approach to {tool}",
+)
+SUMMARY_EXTRA: tuple[str, ...] = (
+    "Known for following through and keeping stakeholders informed.",
+    "Comfortable in fast-paced environments with shifting priorities.",
+    "Brings a steady, organized approach to day-to-day work.",
+    "Enjoys mentoring others and sharing what works.",
+    "Values clear communication and well-documented processes.",
+)
+EARLY_CAREER_LINES: tuple[str, ...] = (
+    "Volunteered weekly with a local community organization for two years",
+    "Completed a free online course in workplace communication and time management",
+    "Shadowed experienced staff for two weeks to learn the day-to-day work",
+    "Organized a neighborhood fundraiser that raised $3,000 for a food bank",
+    "Worked part-time while studying, averaging 20 hours a week",
+    "Coached a youth soccer team on weekends for three seasons",
+    "Treasurer of a student club, keeping the budget and receipts in order",
+)
+AVAILABILITY_LINES: tuple[str, ...] = (
+    "Available for full-time work; open to evening and weekend shifts.",
+    "Available immediately and open to relocation within the region.",
+    "Looking for a full-time role with room to learn and grow; available on two weeks' notice.",
+)
+OTHER_JOB_BULLETS: tuple[str, ...] = (
+    "Handled a high-volume, customer-facing workload",
+    "Trained new team members on daily procedures",
+    "Recognised for reliability and punctuality",
+    "Opened and closed the location several days a week",
+    "Kept records and cash handling accurate to the cent",
+    "Resolved customer complaints on the spot and escalated when needed",
+    "Covered extra shifts during the busy season",
+)
+WHY_HEADERS: tuple[str, ...] = ("Why join us", "Life at {company}", "Our team", "Why {company}")
+WHY_SENTENCES: tuple[str, ...] = (
+    "You'll join a team that values curiosity, candor and helping each other succeed.",
+    "New hires get a structured onboarding plan and a mentor for their first ninety days.",
+    "We promote from within whenever we can, and most of our leaders started in individual roles.",
+    "Our managers hold regular one-on-ones focused on your growth, not just your task list.",
+    "We measure success by outcomes, and we celebrate them together.",
+    "Flexible scheduling is available for many roles, and we respect time off.",
+    "Employee resource groups and a mentorship program help everyone feel at home.",
+)
+
