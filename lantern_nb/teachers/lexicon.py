@@ -99,24 +99,28 @@ TERMS: list[Term] = [
         "GitHub Actions", "GitLab CI", "CircleCI", "build pipelines", "deployment pipelines"),
        ("Git", "GitHub", "GitLab", "Bitbucket", "version control"),
        ("Linux", "Unix", "Ubuntu", "RHEL", "Red Hat", "bash", "shell scripting"),
-       ("React", "React.js", "ReactJS", "React Native", "Next.js"),
-       ("Angular", "AngularJS"),
-       ("Vue", "Vue.js", "VueJS", "Nuxt"),
-       ("Node.js", "NodeJS", "Express.js", {"cased": ["Node", "Express"]}),
-       ("Django", "Django REST Framework"),
-       ("Flask", {"cased": ["Flask"]}),
-       ("FastAPI",),
-       ("Spring Boot", "Spring Framework", "Spring MVC"),
-       (".NET", "ASP.NET", ".NET Core", "dotnet"),
+       ("React", "React.js", "ReactJS", "React Native", "Next.js", {"parent": "JavaScript"}),
+       ("Angular", "AngularJS", {"parent": "JavaScript"}),
+       ("Vue", "Vue.js", "VueJS", "Nuxt", {"parent": "JavaScript"}),
+       ("Node.js", "NodeJS", "Express.js", {"cased": ["Node", "Express"], "parent": "JavaScript"}),
+       ("Django", "Django REST Framework", {"parent": "Python"}),
+       ("Flask", {"cased": ["Flask"], "parent": "Python"}),
+       ("FastAPI", {"parent": "Python"}),
+       ("Spring Boot", "Spring Framework", "Spring MVC", {"parent": "Java"}),
+       (".NET", "ASP.NET", ".NET Core", "dotnet", {"parent": "C#"}),
        ("REST APIs", "REST API", "RESTful", "RESTful APIs", "web services", "API design", "APIs", "API", {"cased": ["REST"]}),
        ("GraphQL",),
        ("gRPC", "protobuf"),
-       ("microservices", "microservice architecture", "service-oriented architecture", "SOA"),
-       ("distributed systems", "system design", "scalable systems", "high-availability", "large-scale systems"),
+       ("microservices", "microservice architecture", "service-oriented architecture", "SOA",
+        "event-driven architecture", "event-driven services", "service mesh"),
+       ("distributed systems", "system design", "scalable systems", "high-availability", "large-scale systems",
+        "message queues", "message queue", "RabbitMQ", "SQS", "event-driven", "high-throughput"),
        ("HTML", "HTML5"),
        ("CSS", "CSS3", "Sass", "SCSS", "Tailwind"),
        ("software testing", "unit testing", "unit tests", "automated testing", "test automation", "TDD",
-        "test-driven development", "pytest", "JUnit", "Selenium", "Cypress", "Jest", "integration tests"),
+        "test-driven development", "pytest", "JUnit", "Selenium", "Cypress", "Jest", "integration tests",
+        "integration testing", "integration test", "test harness", "test harnesses", "end-to-end tests",
+        "automated tests", "test suites", "test coverage"),
        ("agile", "Scrum", "Kanban", "sprint planning", "agile methodologies"),
        ("Jira", "Confluence", "Atlassian"),
        ("observability", "monitoring", "Prometheus", "Grafana", "Datadog", "Splunk", "New Relic"),
@@ -124,7 +128,8 @@ TERMS: list[Term] = [
        ("cybersecurity", "information security", "security engineering", "SIEM", "penetration testing",
         "vulnerability management", "IAM"),
        ("mobile development", "iOS", "Android", "mobile apps"),
-       ("technical troubleshooting", "troubleshooting", "troubleshoot", "diagnose", "diagnosing", "debugging"),
+       ("technical troubleshooting", "troubleshooting", "troubleshoot", "diagnose", "diagnosing", "debugging",
+        "log analysis", "bug reproduction", "reproducing bugs", "root-causing", "root causing"),
        # ---- data, analytics, ML ------------------------------------------------------------
        ("machine learning", "ML", "predictive modeling", "predictive models", "supervised learning",
         "classification models", "regression models", "XGBoost", "LightGBM"),
@@ -132,12 +137,14 @@ TERMS: list[Term] = [
        ("PyTorch", "Torch", {"parent": "deep learning"}),
        ("TensorFlow", "Keras", {"parent": "deep learning"}),
        ("scikit-learn", "sklearn", {"parent": "machine learning"}),
-       ("pandas", "NumPy", "SciPy", "Jupyter", "dataframes"),
+       ("pandas", "NumPy", "SciPy", "Jupyter", "dataframes", {"parent": "Python"}),
        ("NLP", "natural language processing", "text mining", "spaCy", "NLTK"),
        ("computer vision", "image processing", "OpenCV"),
-       ("statistics", "statistical analysis", "statistical modeling", "statistical methods", "hypothesis testing",
-        "regression analysis", "SPSS", "SAS", "Stata", "econometrics"),
-       ("A/B testing", "experimentation", "experiment design", "split testing", "controlled experiments"),
+       ("statistics", "statistical analysis", "statistical modeling", "statistical modelling", "statistical methods",
+        "hypothesis testing", "regression analysis", "regression modeling", "regression modelling",
+        "regression models", "SPSS", "SAS", "Stata", "econometrics", "Bayesian", "time series"),
+       ("A/B testing", "experimentation", "experiment design", "split testing", "controlled experiments",
+        "multivariate testing", "conversion rate optimization", "CRO", "Optimizely"),
        ("Spark", "Apache Spark", "PySpark", "Databricks", "Hadoop", "Hive", "MapReduce", "big data"),
        ("Airflow", "Apache Airflow", "Dagster", "Prefect", "Luigi", "workflow orchestration"),
        ("dbt", "data build tool"),
@@ -168,13 +175,15 @@ TERMS: list[Term] = [
        ("accounts receivable", "A/R", "AR", "collections", "billing", "invoicing", {"cased": ["AR"]}),
        ("general ledger", "GL", "journal entries", "journal entry", "ledger"),
        ("reconciliations", "account reconciliations", "account reconciliation", "bank reconciliations",
-        "bank reconciliation", "reconciling accounts", "reconcile accounts", "reconciled", "reconciliation"),
+        "bank reconciliation", "reconciling accounts", "reconcile accounts", "reconciled", "reconciliation",
+        "bank recs", "account recs", "balance-sheet recs", "balance sheet recs", "recs"),
        ("month-end close", "month end close", "month-end closing", "year-end close", "monthly close",
         "financial close", "close process", "month-end", "year-end"),
        ("financial reporting", "financial statements", "financial statement", "balance sheet", "income statement",
         "P&L", "profit and loss", "10-K", "10-Q", "SEC reporting"),
        ("tax preparation", "tax returns", "tax compliance", "taxation", "sales tax", "corporate tax",
-        "individual tax", "tax filings"),
+        "individual tax", "tax filings", "tax provision", "Form 1120", "Form 1065", "Form 1040",
+        {"patterns": [r"\b(?:1120S?|1065|1040|990)(?:/(?:1120S?|1065|1040|990))*\s+(?:returns?|filings?)"]}),
        ("auditing", "audit", "audits", "internal audit", "external audit", "SOX", "Sarbanes-Oxley",
         "internal controls", "audit support"),
        ("budgeting and forecasting", "budgeting", "forecasting", "budgets", "variance analysis", "FP&A",
@@ -185,33 +194,47 @@ TERMS: list[Term] = [
        ("cost accounting", "inventory costing", "standard costing"),
        # ---- healthcare ----------------------------------------------------------------------
        ("patient care", "direct patient care", "bedside care", "patient-centered care", "patient assessment",
-        "patient assessments", "caring for patients", "patients"),
+        "patient assessments", "caring for patients", "patients", "head-to-toe assessment", "head-to-toe assessments",
+        "early-warning score", "early warning score", "nursing assessment", "nursing assessments"),
        ("acute care", "acute-care", "inpatient", "hospital setting", "hospital"),
-       ("critical care", "ICU", "intensive care", "CCU", "critical-care", {"parent": "acute care"}),
+       ("critical care", "ICU", "intensive care", "CCU", "critical-care", "MICU", "SICU", "CVICU",
+        "ventilated patients", "ventilator management", "vent management", "mechanical ventilation",
+        "vasoactive drips", "vasoactive drip titration", "drip titration", "titrated drips", "CRRT",
+        {"parent": "acute care"}),
        ("medical-surgical", "med-surg", "med/surg", "medical surgical", {"parent": "acute care"}),
        ("emergency department", "emergency room", "ER", "ED", "emergency nursing", "trauma",
         {"parent": "acute care", "cased": ["ER", "ED"]}),
-       ("telemetry", "cardiac monitoring", "step-down", "stepdown", "progressive care", {"parent": "acute care"}),
+       ("telemetry", "cardiac monitoring", "step-down", "stepdown", "progressive care", "rhythm strips",
+        "cardiac rhythm interpretation", "rhythm interpretation", "EKG interpretation", "ECG interpretation",
+        "arrhythmia recognition", "cardiac drips", {"parent": "acute care"}),
        ("pediatrics", "pediatric", "PICU", "NICU", "neonatal"),
        ("labor and delivery", "L&D", "obstetrics", "OB", "postpartum", "maternity", {"cased": ["OB"]}),
        ("operating room", "perioperative", "surgical services", "OR nursing", "PACU"),
        ("long-term care", "skilled nursing facility", "SNF", "nursing home", "assisted living", "geriatric",
         "geriatrics", "home health", "hospice"),
        ("electronic health records", "EHR", "EMR", "electronic medical records", "electronic medical record",
-        "electronic health record", "charting", "clinical documentation"),
+        "electronic health record", "charting", "clinical documentation", "EHR documentation",
+        "EMR documentation", "nursing documentation", "EHR charting"),
        ("Epic", "Epic Systems", "EpicCare", {"cased": ["Epic"], "parent": "electronic health records"}),
        ("Cerner", "Oracle Health", {"parent": "electronic health records"}),
        ("Meditech", {"parent": "electronic health records"}),
        ("medication administration", "administering medications", "administer medications", "administered medications",
-        "med pass", "medication management", "medication pass"),
-       ("IV therapy", "IV insertion", "IV starts", "intravenous", "IV medications", "IVs"),
+        "med pass", "medication management", "medication pass", "high-alert medication", "high-alert medications",
+        "barcode medication administration", "BCMA", "medication reconciliation", "med administration"),
+       ("IV therapy", "IV insertion", "IV starts", "intravenous", "IV medications", "IVs", "IV infusions",
+        "infusion pumps", "infusions", "infusion management", "peripheral IV", "PIV placement", "PIV", "IV placement"),
        ("triage",),
-       ("wound care", "wound management", "dressing changes"),
+       ("wound care", "wound management", "dressing changes", "wound assessment", "pressure injury",
+        "pressure injuries", "pressure ulcer", "pressure ulcers", "incision care", "wound VAC", "wound vac",
+        "negative pressure wound therapy", "dressings"),
        ("vital signs", "vitals"),
        ("phlebotomy", "venipuncture", "blood draws", "specimen collection"),
        ("HIPAA", "patient confidentiality", "PHI"),
-       ("care planning", "care plans", "nursing care plans", "discharge planning", "patient education"),
-       ("infection control", "infection prevention", "sterile technique", "aseptic technique"),
+       ("care planning", "care plans", "nursing care plans", "discharge planning", "care coordination"),
+       ("patient education", "discharge teaching", "discharge education", "patient teaching", "family education",
+        "patient and family education", "teach-back", "family care conferences", "health education"),
+       ("infection control", "infection prevention", "sterile technique", "aseptic technique", "CLABSI", "CAUTI",
+        "hand hygiene", "isolation precautions", "infection prevention bundles"),
        ("medical terminology",),
        ("medical billing and coding", "medical coding", "medical billing", "ICD-10", "CPT coding", "CPT"),
        # ---- sales -----------------------------------------------------------------------------
@@ -219,7 +242,8 @@ TERMS: list[Term] = [
        ("Salesforce", "SFDC", "Salesforce.com", "Sales Cloud", "Service Cloud", {"parent": "CRM"}),
        ("HubSpot", "HubSpot CRM", {"parent": "CRM"}),
        ("B2B sales", "B2B", "business-to-business", "enterprise sales", "SaaS sales", "solution selling",
-        "consultative selling", "selling software"),
+        "consultative selling", "selling software", "SaaS subscription sales", "subscription sales", "B2B selling",
+        "mid-market sales", "SMB sales"),
        ("B2C sales", "B2C", "retail sales", "consumer sales", "direct sales"),
        ("prospecting", "cold calling", "cold calls", "cold outreach", "outbound", "lead generation",
         "lead qualification", "pipeline generation", "generating leads"),
@@ -231,27 +255,30 @@ TERMS: list[Term] = [
        ("negotiation", "negotiating", "negotiate", "negotiated", "contract negotiation", "closing deals",
         "closing", "closed deals"),
        ("pipeline management", "sales pipeline", "forecasting pipeline", "sales forecasting", "sales cycle",
-        "full-cycle sales", "full sales cycle"),
+        "full-cycle sales", "full sales cycle", "territory planning", "forecast accuracy", "pipeline reviews",
+        "pipeline hygiene", "deal reviews"),
        ("business development", "biz dev", "new business", "partnerships"),
        # ---- warehouse, logistics, driving, trades --------------------------------------------
        ("forklift operation", "forklift", "forklifts", "fork lift", "forklift operator", "reach truck",
         "order picker", "cherry picker", "powered industrial truck", "powered industrial trucks", "PIT",
-        "sit-down forklift", "stand-up forklift", "pallet jack", "pallet jacks", "electric pallet jack"),
+        "sit-down forklift", "stand-up forklift", "pallet jack", "pallet jacks", "electric pallet jack",
+        "walkie rider", "walkie riders", "walkie", "rider jack", "rider jacks", "clamp truck", "turret truck"),
        ("warehouse management systems", "WMS", "warehouse management system", "Manhattan WMS", "SAP EWM",
         "HighJump", "Blue Yonder"),
        ("RF scanning", "RF scanner", "RF scanners", "RF gun", "handheld scanner", "handheld scanners",
         "barcode scanner", "barcode scanning", "scanner", "scanning"),
        ("inventory management", "inventory control", "inventory", "cycle counts", "cycle counting",
-        "stock control", "stocking", "restocking"),
+        "stock control", "stocking", "restocking", "inventory accuracy", "location accuracy", "stock accuracy"),
        ("shipping and receiving", "shipping", "receiving", "inbound", "outbound shipments", "dock",
-        "loading dock"),
+        "loading dock", "putaway", "put-away", "put away", "cross-docking"),
        ("order picking", "picking", "pick and pack", "pick/pack", "packing", "order fulfillment",
         "fulfillment", "order selector", "order selection", "picker", "packer"),
        ("loading and unloading", "loading", "unloading", "loaded", "unloaded", "loader", "trailers",
         "trucks", "palletizing", "pallet building", "building pallets"),
        ("lifting heavy objects", "lift up to 50", "lift 50", "lifting up to", "lift up to", "heavy lifting",
         "lift heavy", "lifted", "physically demanding", "standing for long periods",
-        {"patterns": [r"(?i)\blift(?:ing)?\s+(?:up\s+to\s+)?\d+\s*(?:lbs?|pounds|kg)"]}),
+        {"patterns": [r"(?i)\blift(?:ing)?\s+(?:up\s+to\s+)?\d+\s*(?:lbs?|pounds|kg)",
+                      r"(?i)\b\d{2,3}\s*\+?\s*(?:-\s*)?(?:lbs?|pounds)\b"]}),
        ("logistics", "supply chain", "supply chain management", "distribution", "transportation management",
         "TMS", "freight", "3PL"),
        ("material handling", "materials handling", "material handler"),
@@ -260,7 +287,9 @@ TERMS: list[Term] = [
         "DOT regulations", "hours of service", "ELD"),
        ("clean driving record", "safe driving record", "good driving record", "motor vehicle record", "MVR"),
        ("safety procedures", "safety protocols", "safety standards", "workplace safety", "safety regulations",
-        "safety compliance", "OSHA regulations", "OSHA standards", "safe work practices", "PPE"),
+        "safety compliance", "OSHA regulations", "OSHA standards", "safe work practices", "PPE", "safety record",
+        "recordable incidents", "zero recordables", "lockout/tagout", "lockout tagout", "LOTO", "safety audits",
+        "safety training", "incident-free"),
        ("machine operation", "machine operator", "CNC", "CNC machining", "lathe", "mill", "press operation"),
        ("electrical systems", "electrical wiring", "wiring", "NEC", "National Electrical Code", "circuits"),
        ("blueprint reading", "blueprints", "read blueprints", "technical drawings", "schematics",
@@ -269,22 +298,30 @@ TERMS: list[Term] = [
        ("hand and power tools", "power tools", "hand tools"),
        # ---- teaching --------------------------------------------------------------------------
        ("lesson planning", "lesson plans", "lesson plan", "curriculum development", "curriculum design",
-        "curriculum planning", "instructional design", "unit plans", "designed curriculum", "developed curriculum"),
+        "curriculum planning", "instructional design", "unit plans", "designed curriculum", "developed curriculum",
+        "curriculum mapping", "backward design", "backward-design", "unit planning", "lesson design"),
        ("classroom management", "behavior management", "behaviour management", "positive behavior",
-        "PBIS", "managing classrooms", "classroom of"),
+        "PBIS", "managing classrooms", "classroom of", "restorative practices", "restorative classroom",
+        "restorative justice", "behavior plans", "behavior management plans"),
        ("differentiated instruction", "differentiation", "differentiated", "differentiating instruction",
-        "individualized instruction", "small-group instruction", "small group instruction", "RTI", "MTSS"),
-       ("special education", "SPED", "IEP", "IEPs", "individualized education program", "504 plans",
+        "individualized instruction", "small-group instruction", "small group instruction", "RTI", "MTSS",
+        "tiered assignments", "tiered instruction", "scaffolding", "scaffolded", "UDL",
+        "universal design for learning", "UDL-based"),
+       ("special education", "SPED", "IEP", "IEPs", "individualized education program", "504 plans", "504 plan",
+        "IEP accommodations", "co-teaching", "co-taught",
         "students with disabilities", "inclusion"),
        ("student assessment", "formative assessment", "summative assessment", "assessments", "grading",
-        "progress monitoring", "student data", "data-driven instruction"),
+        "progress monitoring", "student data", "data-driven instruction", "assessment data", "NWEA", "MAP testing",
+        "MAP data", "benchmark assessments", "formative assessment cycles", "exit tickets"),
        ("educational technology", "Google Classroom", "Canvas", "Schoology", "Blackboard", "Moodle",
         "smartboard", "SMART Board", "edtech", "learning management system", "LMS"),
        ("Common Core", "state standards", "standards-aligned", "NGSS", "TEKS"),
        ("ESL instruction", "ESL", "ELL", "ELLs", "English language learners", "English learners", "ESOL", "EFL",
         "teaching English"),
        ("parent communication", "parent-teacher conferences", "parent conferences", "family engagement",
-        "communicating with parents", "communication with parents", "parents and guardians"),
+        "communicating with parents", "communication with parents", "parents and guardians", "family newsletters",
+        "parent newsletters", "family outreach", "ClassDojo", "communication with families",
+        "communicating with families", "family communication", "home visits"),
        ("tutoring", "tutor", "tutored", "mentoring students"),
        # ---- mechanical engineering ----------------------------------------------------------
        ("CAD", "computer-aided design", "3D modeling", "3D CAD", "CAD software", "CAD modeling"),
@@ -295,7 +332,7 @@ TERMS: list[Term] = [
        ("Autodesk Inventor", "Inventor", "Fusion 360", {"parent": "CAD", "cased": ["Inventor"]}),
        ("Siemens NX", "Unigraphics", "NX CAD", {"parent": "CAD"}),
        ("GD&T", "geometric dimensioning and tolerancing", "tolerance analysis", "tolerance stack-up",
-        "tolerance stackups", "tolerancing"),
+        "tolerance stackups", "tolerance stack-ups", "tolerancing", "Y14.5", "ASME Y14.5"),
        ("FEA", "finite element analysis", "finite element", "ANSYS", "Abaqus", "structural analysis",
         "stress analysis", "simulation"),
        ("CFD", "computational fluid dynamics", "fluid dynamics", "Fluent", "STAR-CCM+"),
@@ -304,7 +341,9 @@ TERMS: list[Term] = [
        ("HVAC", "heating, ventilation", "refrigeration", "air conditioning"),
        ("manufacturing processes", "manufacturing", "machining", "injection molding", "sheet metal",
         "casting", "DFM", "design for manufacturing", "design for manufacturability", "DFMA"),
-       ("prototyping", "prototype", "prototypes", "3D printing", "additive manufacturing", "rapid prototyping"),
+       ("prototyping", "prototype", "prototypes", "3D printing", "additive manufacturing", "rapid prototyping",
+        "EVT", "DVT", "PVT", "EVT/DVT", "DVT/PVT", "test fixtures", "test fixture", "fixture design",
+        "design validation", "validation testing"),
        ("root cause analysis", "RCA", "8D", "FMEA", "DFMEA", "PFMEA", "failure analysis", "5 Whys"),
        ("product design", "mechanical design", "design engineering", "product development", "NPI",
         "new product introduction", "mechanical components", "mechanisms", "enclosures"),
@@ -324,9 +363,10 @@ TERMS: list[Term] = [
        ("content marketing", "content creation", "content strategy", "copywriting", "copy writing",
         "blog posts", "content writing", "editorial calendar", "storytelling"),
        ("email marketing", "email campaigns", "Mailchimp", "Klaviyo", "newsletters", "drip campaigns",
-        "lifecycle marketing", "CRM marketing"),
-       ("marketing automation", "Marketo", "Pardot", "HubSpot Marketing", "Eloqua", "ActiveCampaign",
-        "Braze", "Iterable"),
+        "lifecycle marketing", "CRM marketing", "lifecycle campaigns", "lifecycle emails", "email automation",
+        "Braze", "Iterable", "Customer.io", "Sendgrid"),
+       ("marketing automation", "Marketo", "Pardot", "Eloqua", "ActiveCampaign", "automated nurture",
+        "nurture campaigns"),
        ("brand management", "branding", "brand strategy", "brand marketing", "brand guidelines", "positioning"),
        ("Adobe Creative Suite", "Adobe Creative Cloud", "Photoshop", "Illustrator", "InDesign", "Premiere Pro",
         "After Effects", "Canva", "Figma", "graphic design"),
@@ -348,7 +388,10 @@ TERMS: list[Term] = [
        ("live chat", "chat support", "email support", "omnichannel", "multi-channel support"),
        ("conflict resolution", "de-escalation", "de-escalate", "de-escalating", "difficult conversations",
         "handling complaints", "resolving complaints", "complaint resolution", "escalations", "irate customers",
-        "upset customers"),
+        "upset customers", "upset callers", "escalation handling", "handling escalations", "customer complaints",
+        "calming"),
+       ("knowledge base", "knowledge-base", "KB articles", "KB authoring", "help center articles",
+        "help-center articles", "self-service content", "support documentation", "FAQ articles", "macros"),
        ("CSAT", "customer satisfaction scores", "NPS", "net promoter score", "first contact resolution", "FCR",
         "average handle time", "AHT", "SLA", "SLAs", "KPIs"),
        ("typing", "typing speed", "words per minute", "WPM", "data entry", "keyboarding"),
@@ -390,7 +433,8 @@ TERMS += [
        "verbal and written", "written and verbal", "written and oral", "interpersonal skills", "interpersonal"),
     _t("soft", "teamwork", "team player", "collaborative", "collaboration", "collaborate", "collaborated",
        "work in a team", "works well with others", "team environment", "team-oriented", "team oriented"),
-    _t("soft", "leadership", "leader", "lead a team", "led a team", "team lead", "team leader",
+    _t("soft", "leadership", "leader", "lead a team", "led a team", "team lead", "leading a team", "leading teams",
+       "team leadership", "led teams", "managing a team", "managed teams", "team leader",
        "supervise", "supervised", "supervisor", "supervising", "managed a team", "manage a team", "people management",
        "people manager", "mentored", "mentor", "mentoring", "mentorship", "charge nurse", "shift lead",
        cased=["Led", "Lead"]),
@@ -425,7 +469,7 @@ TERMS += [
     _t("degree", "bachelor's degree", "bachelor", "bachelors", "bachelor's", "bachelor’s", "bachelor of science",
        "bachelor of arts", "bachelor of engineering", "B.S.", "B.Sc.", "B.Sc", "BSc", "B.A.", "B.Eng", "BEng", "B.E.",
        "B.Tech", "BTech", "BBA", "B.B.A.", "B.Com", "undergraduate degree", "four-year degree", "4-year degree",
-       "college degree", "university degree", "baccalaureate", "bachelor degree",
+       "college degree", "university degree", "baccalaureate", "bachelor degree", "degree in", "degree from",
        cased=["BS", "BA", "BE"], level=3),
     _t("degree", "BSN", "bachelor of science in nursing", "B.S.N.", level=3, fld="nursing", cased=["BSN"]),
     _t("degree", "BSCS", "B.S.C.S.", level=3, fld="computer science", cased=["BSCS"]),
@@ -521,7 +565,7 @@ TERMS += [
        "forklift operator certification", "OSHA forklift", "certified forklift operator", "PIT certification",
        "PIT certified"),
     _t("certification", "OSHA certification", "OSHA 10", "OSHA-10", "OSHA 30", "OSHA-30", "OSHA 10-hour",
-       "OSHA 30-hour", "OSHA training", "OSHA certified"),
+       "OSHA 30-hour", "OSHA training", "OSHA certified", parent="safety procedures"),
     _t("certification", "HAZMAT endorsement", "HAZMAT", "hazmat", "tanker endorsement", "TWIC", "doubles/triples"),
     _t("certification", "DOT medical card", "DOT medical certificate", "DOT physical", "medical examiner's certificate"),
     _t("certification", "ServSafe", "ServSafe certification", "food handler's card", "food handlers card",
@@ -534,7 +578,7 @@ TERMS += [
     _t("certification", "PMP", "Project Management Professional", "PMP certification", "PMP certified", "CAPM",
        cased=["PMP"]),
     _t("certification", "Scrum certification", "Certified ScrumMaster", "Certified Scrum Master", "CSM", "PSM",
-       "Scrum Master", "SAFe"),
+       "Scrum Master", cased=["SAFe"]),
     _t("certification", "CISSP", "Certified Information Systems Security Professional", "CISM", "CISA",
        cased=["CISSP", "CISM", "CISA"]),
     _t("certification", "CompTIA A+", "A+ certification", "CompTIA A+ certified", "A+ certified"),
@@ -606,8 +650,7 @@ _LANG = [
     ("Farsi", ["Persian"]),
     ("American Sign Language", ["ASL", "sign language"]),
 ]
-TERMS += [_t("language", name, *syn, "bilingual", cased=(name, *syn)) if name == "Spanish"
-          else _t("language", name, *syn, cased=(name, *syn)) for name, syn in _LANG]
+TERMS += [_t("language", name, *syn, cased=(name, *syn)) for name, syn in _LANG]
 
 # Occupation families: title/domain words that make a dated role count towards "N years of X".
 OCCUPATIONS: dict[str, tuple[str, ...]] = {
@@ -623,7 +666,7 @@ OCCUPATIONS: dict[str, tuple[str, ...]] = {
                 "healthcare", "health care", "care unit", "ward", "unit"),
     "healthcare": ("medical assistant", "medical", "clinic", "pharmacy", "phlebotomist", "caregiver", "home health",
                    "healthcare", "health care", "patient", "patients"),
-    "accounting": ("accountant", "accounting", "bookkeeper", "bookkeeping", "auditor", "audit", "controller",
+    "accounting": ("accountant", "accounting", "bookkeeper", "bookkeeping", "auditor", "audit associate", "controller",
                    "finance", "financial", "payable", "receivable", "tax", "payroll", "CPA", "ledger", "treasury"),
     "sales": ("sales", "account executive", "account manager", "business development", "SDR", "BDR",
               "inside sales", "outside sales", "territory", "quota", "sales representative", "sales rep"),
@@ -679,7 +722,7 @@ def _compiled(term: Term) -> tuple[re.Pattern[str], ...]:
         exclude = {"MS": r"(?!\s+(?:Office|Excel|Word|SQL|Project|Teams|Access|Dynamics|365))",
                    "MA": r"(?=\s+(?:in|degree|,\s*\w+ing|Education|English|Economics))",
                    "BE": r"(?=\s+in\b)", "IT": r"(?![\w-])", "ER": r"(?!\w)", "ED": r"(?!\w)"}
-        alts = "|".join(r"(?<![\w&/.])" + re.escape(s) + r"(?![\w+#&])" + exclude.get(s, "") for s in term.cased)
+        alts = "|".join(r"(?<![\w&.])" + re.escape(s) + r"(?![\w+#&])" + exclude.get(s, "") for s in term.cased)
         pats.append(re.compile(alts))
     pats.extend(re.compile(p) for p in term.patterns)
     return tuple(pats)
@@ -689,7 +732,15 @@ BY_NAME: dict[str, Term] = {t.canonical: t for t in TERMS}
 
 
 def _all_matches(term: Term, text: str) -> list[re.Match[str]]:
-    return [m for pat in _compiled(term) for m in pat.finditer(text) if m.end() > m.start()]
+    """Matches at every start position (overlapping), so a short variant cannot hide a longer one."""
+    out = []
+    for pat in _compiled(term):
+        m = pat.search(text)
+        while m:
+            if m.end() > m.start():
+                out.append(m)
+            m = pat.search(text, m.start() + 1)
+    return out
 
 
 def find_terms(text: str, categories: Iterable[str] | None = None) -> list[TermMatch]:
@@ -698,12 +749,75 @@ def find_terms(text: str, categories: Iterable[str] | None = None) -> list[TermM
     Overlapping matches are resolved longest-first, so "month-end closing" is one term, not also
     "closing", and "lead generation" is prospecting, not leadership.
     """
+    return list(_find_terms(text, tuple(sorted(categories)) if categories else None))
+
+
+_TOKEN_RE = re.compile(r"[\w][\w+#./&'’-]*")
+_SUBPART_RE = re.compile(r"[-/.'’]+")
+
+
+def _keys(word: str) -> set[str]:
+    w = word.lower()
+    out = {w}
+    for part in [w, *(p for p in _SUBPART_RE.split(w) if p)]:
+        out.add(part)
+        if len(part) > 3 and part.endswith("s"):
+            out.add(part[:-1])
+            if part.endswith("es"):
+                out.add(part[:-2])
+    return out
+
+
+@lru_cache(maxsize=None)
+def _index() -> tuple[dict[str, list[Term]], list[Term]]:
+    """First-word index of the lexicon: a term is only regex-searched when one of its surface
+    forms' first words occurs in the text (terms with custom patterns are always searched)."""
+    by_key: dict[str, list[Term]] = {}
+    always: list[Term] = []
+    for term in TERMS:
+        if term.patterns:
+            always.append(term)
+        keys: set[str] = set()
+        for syn in (*term.synonyms, *term.cased):
+            first = syn.split()[0].lower()
+            parts = [p for p in _SUBPART_RE.split(first) if p]
+            k = parts[0] if parts else first
+            keys.update({k, k[:-1]} if len(k) > 3 and k.endswith("s") else {k})
+        for k in keys:
+            by_key.setdefault(k, []).append(term)
+    return by_key, always
+
+
+def _candidates(text: str) -> list[Term]:
+    by_key, always = _index()
+    text_keys: set[str] = set()
+    for tok in _TOKEN_RE.findall(text):
+        text_keys |= _keys(tok)
+    seen = {id(t) for t in always}
+    out = list(always)
+    for k in text_keys:
+        for t in by_key.get(k, ()):
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _line_matches(line: str) -> tuple[tuple[int, int, Term, str], ...]:
+    return tuple((m.start(), m.end(), term, m.group(0)) for term in _candidates(line)
+                 for m in _all_matches(term, line))
+
+
+@lru_cache(maxsize=65536)
+def _find_terms(text: str, categories: tuple[str, ...] | None) -> tuple[TermMatch, ...]:
     cats = set(categories) if categories else None
     cands: list[tuple[int, int, Term, str]] = []
-    for term in TERMS:
-        if cats and term.category not in cats:
-            continue
-        cands.extend((m.start(), m.end(), term, m.group(0)) for m in _all_matches(term, text))
+    offset = 0
+    for line in text.split("\n"):  # terms never span lines; short texts keep the regexes cheap
+        cands.extend((s + offset, e + offset, t, surf) for s, e, t, surf in _line_matches(line)
+                     if not cats or t.category in cats)
+        offset += len(line) + 1
     cands.sort(key=lambda c: (-(c[1] - c[0]), c[0]))
     taken: list[tuple[int, int]] = []
     kept: dict[str, TermMatch] = {}
@@ -714,7 +828,7 @@ def find_terms(text: str, categories: Iterable[str] | None = None) -> list[TermM
         prev = kept.get(term.canonical)
         if prev is None or start < prev.start:
             kept[term.canonical] = TermMatch(term, start, end, surface)
-    return sorted(kept.values(), key=lambda m: m.start)
+    return tuple(sorted(kept.values(), key=lambda m: m.start))
 
 
 def term_occurs(term: Term, text: str) -> re.Match[str] | None:
@@ -743,13 +857,21 @@ def children(canonical: str) -> list[Term]:
     return [t for t in TERMS if canonical in ancestors(t)]
 
 
+@lru_cache(maxsize=None)
+def _family_patterns() -> dict[str, re.Pattern[str]]:
+    out = {}
+    for fam, words in OCCUPATIONS.items():
+        alts = [("" if (w.isupper() and len(w) <= 4) else "(?i:") + re.escape(w) + ("" if (w.isupper() and len(w) <= 4)
+                                                                                   else ")") for w in words]
+        out[fam] = re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")(?:e?s)?(?![\w])")
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _families(text: str) -> frozenset[str]:
+    return frozenset(fam for fam, pat in _family_patterns().items() if pat.search(text))
+
+
 def occupation_families(text: str) -> set[str]:
     """Occupation families whose title/domain words occur in `text`."""
-    found = set()
-    for fam, words in OCCUPATIONS.items():
-        for w in words:
-            flags = 0 if (w.isupper() and len(w) <= 4) else re.IGNORECASE
-            if re.search(r"(?<![\w])" + re.escape(w) + r"(?:e?s)?(?![\w])", text, flags):
-                found.add(fam)
-                break
-    return found
+    return set(_families(text))

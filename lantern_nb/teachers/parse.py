@@ -159,7 +159,13 @@ def parse_fit_result(text: str) -> FitResult:
 
 
 def _list_step(text: str, key: str) -> Any:
-    """A chain step's list: `{"key": [...]}` or a bare JSON list."""
+    """A chain step's list: `{"key": [...]}` or a bare JSON list (whichever opens first)."""
+    brace, bracket = text.find("{"), text.find("[")
+    if bracket != -1 and (brace == -1 or bracket < brace):
+        try:
+            return extract_json(text, list)
+        except ParseError:
+            pass
     try:
         obj = extract_json(text, dict)
     except ParseError as e:
