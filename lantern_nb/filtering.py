@@ -12,11 +12,14 @@ rejected by the automatic policy. Codes:
 * `unsupported_qualification` -- fewer than `MIN_SUPPORT` of a qualification's content words
   (stop words and generic words such as "experience" removed, words cut to a 5-character stem,
   numbers kept) occur in the job text.
-* `label_inconsistent` -- the label disagrees with the per-qualification verdicts: a score is
-  recomputed as the importance-weighted mean of verdict values (met 1, partial 0.5, missing 0;
-  required weight 1, preferred 0.5) and the label must be the band of that score, the bands
-  (`BANDS`, the prompt's High >= 0.75, Low < 0.45) widened by `BAND_MARGIN` on each side. The
-  output's own score must likewise lie in its label's widened band.
+* `label_inconsistent` -- the label disagrees with the per-qualification verdicts. A score is
+  recomputed with the rubric teacher's documented rule (R, P = mean verdict value of required /
+  preferred items, met 1, partial 0.5, missing 0; score = 0.8 R + 0.2 P) and the label must be
+  the band of that score (`BANDS`: the prompts' High >= 0.75, Low < 0.45), each band widened by
+  `BAND_MARGIN` on both sides -- exact band, with slack at the boundaries, rather than "within
+  one band", which with three labels would only catch High <-> Low. One band lower is accepted
+  when a required item is missing (a missing license or degree caps the label). The output's own
+  score must likewise lie in its label's widened band.
 * `explanation_inconsistent` -- the explanation contradicts the label: most lines negative
   ("Missing ...", "Lacks ...") under High or most lines positive under Low; no line of the label's
   polarity (High needs a positive line, Low a negative one); Medium with only one polarity; or a
@@ -41,7 +44,7 @@ import pandas as pd
 
 from lantern_nb import artifacts
 from lantern_nb.redact import redact
-from lantern_nb.schema import FitResult, Pair, render_explanation, write_jsonl
+from lantern_nb.schema import LABELS, FitResult, Pair, render_explanation, write_jsonl
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.cache import read_jsonl_tolerant
 from lantern_nb.teachers.parse import ParseError, parse_fit_result
@@ -49,7 +52,7 @@ from lantern_nb.teachers.parse import ParseError, parse_fit_result
 CODES: tuple[str, ...] = ("schema", "evidence_not_in_profile", "unsupported_qualification", "label_inconsistent",
                           "explanation_inconsistent", "too_many_lines", "line_too_long")
 VERDICT_VALUE = {"met": 1.0, "partial": 0.5, "missing": 0.0}
-IMPORTANCE_WEIGHT = {"required": 1.0, "preferred": 0.5}
+REQUIRED_WEIGHT = 0.8
 BANDS: dict[str, tuple[float, float]] = {"Low": (0.0, 0.45), "Medium": (0.45, 0.75), "High": (0.75, 1.0)}
 BAND_MARGIN = 0.1
 MIN_SUPPORT = 0.5
@@ -95,15 +98,27 @@ def _content_words(text: str) -> set[str]:
     return {_stem(w.rstrip(".")) for w in words if w.rstrip(".") not in _STOP and (len(w) > 1 or w.isdigit())}
 
 
-def verdict_score(result: FitResult) -> float:
-    """Importance-weighted mean verdict value (met 1, partial 0.5, missing 0; preferred weight 0.5)."""
+def _aligned(result: FitResult) -> list[tuple[str, str]]:
+    """(importance, verdict) per evaluation item: by qualification text, else by position."""
     imp = {_norm(q.text): q.importance for q in result.qualifications}
-    num = den = 0.0
-    for e in result.evaluation:
-        w = IMPORTANCE_WEIGHT.get(imp.get(_norm(e.qualification), "required"), 1.0)
-        num += w * VERDICT_VALUE.get(e.verdict, 0.0)
-        den += w
-    return num / den if den else 0.0
+    out = []
+    for i, e in enumerate(result.evaluation):
+        default = result.qualifications[i].importance if i < len(result.qualifications) else "required"
+        out.append((imp.get(_norm(e.qualification), default), e.verdict))
+    return out
+
+
+def verdict_score(result: FitResult) -> float:
+    """The score the verdicts imply (the rubric's documented rule): R, P = mean verdict value
+    (met 1, partial 0.5, missing 0) of required / preferred items; 0.8 R + 0.2 P, or R or P alone."""
+    items = _aligned(result)
+    req = [VERDICT_VALUE.get(v, 0.0) for imp, v in items if imp == "required"]
+    pref = [VERDICT_VALUE.get(v, 0.0) for imp, v in items if imp != "required"]
+    r = sum(req) / len(req) if req else None
+    p = sum(pref) / len(pref) if pref else None
+    if r is not None and p is not None:
+        return REQUIRED_WEIGHT * r + (1 - REQUIRED_WEIGHT) * p
+    return r if r is not None else (p if p is not None else 0.0)
 
 
 def band(score: float) -> str:
@@ -165,18 +180,26 @@ def check_qualifications(pair: Pair, result: FitResult, min_support: float = MIN
 
 
 def check_label(result: FitResult, margin: float = BAND_MARGIN) -> list[Flag]:
-    flags = []
+    """Label vs the verdict-implied score (and vs the output's own score); see the module docstring."""
     s = verdict_score(result)
-    if not _in_band(result.label, s, margin):
-        flags.append(Flag("label_inconsistent",
-                          f"label {result.label} but the verdicts give score {s:.2f} ({band(s)})"))
-    elif not _in_band(result.label, result.score, margin):
-        flags.append(Flag("label_inconsistent", f"label {result.label} but the output's score is {result.score:.2f}"))
-    return flags
+    ok = _in_band(result.label, s, margin)
+    if not ok and any(imp == "required" and v == "missing" for imp, v in _aligned(result)):
+        # a missing hard requirement (license, degree) may cap the label one band lower
+        ok = LABELS.index(result.label) == LABELS.index(band(s)) - 1
+    if not ok:
+        return [Flag("label_inconsistent", f"label {result.label} but the verdicts give score {s:.2f} ({band(s)})")]
+    if not _in_band(result.label, result.score, margin):
+        return [Flag("label_inconsistent", f"label {result.label} but the output's score is {result.score:.2f}")]
+    return []
+
+
+def _is_summary(line: str) -> bool:
+    return bool(_FIT_WORD_RE.search(line)) or line.lower().startswith(("overall", "in summary", "summary"))
 
 
 def check_explanation(result: FitResult) -> list[Flag]:
-    lines = result.explanation
+    """Explanation vs label: polarity of the per-qualification lines, and fit levels it names."""
+    lines = [x for x in result.explanation if not _is_summary(x)]
     pol = [line_polarity(x) for x in lines]
     pos, neg = pol.count("positive"), pol.count("negative")
     n = len(lines)
@@ -184,18 +207,19 @@ def check_explanation(result: FitResult) -> list[Flag]:
     if result.label == "High":
         if neg > n / 2:
             problems.append(f"{neg}/{n} lines are negative under High")
-        elif pos == 0:
+        elif n and pos == 0:
             problems.append("no positive line under High")
     elif result.label == "Low":
         if pos > n / 2:
             problems.append(f"{pos}/{n} lines are positive under Low")
-        elif neg == 0 and "partial" not in pol:
+        elif n and neg == 0 and "partial" not in pol:
             problems.append("no negative line under Low")
     elif n >= 2 and (pos == n or neg == n):
         problems.append(f"all lines are {'positive' if pos == n else 'negative'} under Medium")
-    for m in _FIT_WORD_RE.finditer(" ".join(lines)):
+    text = " ".join(result.explanation)
+    for m in _FIT_WORD_RE.finditer(text):
         named = _FIT_WORD[m.group(1).lower()]
-        if named != result.label and not re.search(r"\b(not|no)\s+(a\s+)?$", " ".join(lines)[:m.start()], re.I):
+        if named != result.label and not re.search(r"\b(not|no)\s+(a\s+)?$", text[:m.start()], re.I):
             problems.append(f"explanation says '{m.group(0)}' but the label is {result.label}")
             break
     return [Flag("explanation_inconsistent", "; ".join(problems))] if problems else []
@@ -244,6 +268,9 @@ class FilterReport:
 def filter_outputs(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput], cfg: Any) -> FilterReport:
     """Validate every output; the reasons table counts outputs per code (an output may have several)."""
     by_id = {p.pair_id: p for p in pairs}
+    unknown = [o.pair_id for o in outputs if o.pair_id not in by_id]
+    if unknown:
+        raise ValueError(f"{len(unknown)} output(s) have no pair, e.g. {unknown[0]!r}: pass the pairs T1 labelled")
     flags = {o.pair_id: validate(by_id[o.pair_id], o, cfg) for o in outputs}
     n = max(1, len(flags))
     rows = []
@@ -289,6 +316,11 @@ class Decision:
     timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     reviewer: str = "human"
     note: str = ""
+
+
+def review_path(cfg: Any) -> Path:
+    """Where notebook 02 keeps its review decisions: data/<profile>/seed/review.jsonl."""
+    return artifacts.data_dir(cfg.name) / "seed" / "review.jsonl"
 
 
 class ReviewSession:
@@ -431,5 +463,5 @@ def export_seed(cfg: Any, pairs: Sequence[Pair], outputs: Sequence[TeacherOutput
 
 
 __all__ = ["Flag", "FilterReport", "Decision", "ReviewSession", "CODES", "validate", "filter_outputs",
-           "precision_recall", "auto_review", "review_widget", "export_seed", "verdict_score", "band",
+           "precision_recall", "auto_review", "review_path", "review_widget", "export_seed", "verdict_score", "band",
            "line_polarity", "qualification_support"]

