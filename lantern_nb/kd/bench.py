@@ -7,7 +7,8 @@ created in place (no temporaries) and touched, the current RSS is read from /pro
 the baseline, and `peak_mb` = peak RSS after forward + backward minus that baseline: the memory
 the loss itself needs (logits, intermediates, gradients of hidden states and lm_head).
 PyTorch's CPU allocator does not cache and glibc returns large blocks to the kernel, so RSS
-follows the live tensors. Time is the wall clock of forward + backward.
+follows the live tensors. Time is the wall clock of forward + backward (`seconds`) and the
+process's user+system CPU time (`cpu_seconds`, steadier when other jobs share the cores).
 """
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ from lantern_nb.kd.divergences import check_kind
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:
@@ -56,13 +62,16 @@ def run_bench(impl: str, divergence: str = "fkl", vocab: int = 151936, hidden: i
     wt = torch.empty(teacher_vocab, teacher_hidden).normal_(std=0.02, generator=gen)
     labels = torch.randint(0, min(vocab, teacher_vocab), (tokens,), generator=gen)
     baseline = _rss_mb()
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     loss, stats = fn(h, w, ht, wt, labels, kind=divergence, chunk_size=chunk_size)
     loss.backward()
     seconds = time.perf_counter() - start
+    cpu_seconds = _cpu_seconds() - cpu_start
     peak = _peak_rss_mb()
     return {"impl": impl, "divergence": divergence, "loss": float(loss.detach()), "ce": stats["ce"],
-            "kd": stats["kd"], "seconds": round(seconds, 3), "peak_mb": round(peak - baseline, 1),
+            "kd": stats["kd"], "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+            "peak_mb": round(peak - baseline, 1),
             "peak_rss_mb": round(peak, 1), "baseline_rss_mb": round(baseline, 1),
             "grad_norm_hidden": float(h.grad.norm()), "grad_norm_weight": float(w.grad.norm()),
             "tokens": tokens, "vocab": vocab, "teacher_vocab": teacher_vocab, "hidden": hidden,
@@ -105,6 +114,8 @@ def bench_compare(divergences: tuple[str, ...] = ("fkl", "tvd", "js"), vocab: in
             "naive_peak_mb": naive["peak_mb"], "chunked_peak_mb": chunked["peak_mb"],
             "memory_ratio": round(chunked["peak_mb"] / naive["peak_mb"], 3),
             "time_ratio": round(chunked["seconds"] / naive["seconds"], 3),
+            "naive_cpu_seconds": naive["cpu_seconds"], "chunked_cpu_seconds": chunked["cpu_seconds"],
+            "cpu_time_ratio": round(chunked["cpu_seconds"] / naive["cpu_seconds"], 3),
             "naive_loss": naive["loss"], "chunked_loss": chunked["loss"],
             "loss_rel_diff": abs(chunked["loss"] - naive["loss"]) / max(abs(naive["loss"]), 1e-12),
         }

@@ -123,7 +123,7 @@ def kd_loss_naive(student_hidden: torch.Tensor, student_weight: torch.Tensor, te
                                None if token_weights is None else token_weights.reshape(-1), shift=False)
 
 
-def _chunk_rows(z: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, coef: torch.Tensor | None, kind: str,
+def _chunk_rows(z: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, kind: str,
                 lambda_sft: float, lambda_kd: float, beta: float, alpha: float, temperature: float,
                 want_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """CE and KD per row of one row block; overwrites `z` with d(loss)/d(z) when `want_grad`.
@@ -167,9 +167,9 @@ def _fused_forward(hs: torch.Tensor, w: torch.Tensor, ht: torch.Tensor, wt: torc
     wt_shared = wt[: cfg["vocab"]]
     for start in range(0, m, cfg["chunk_size"]):
         sl = slice(start, start + cfg["chunk_size"])
-        h_c = hs[sl]
+        h_c = hs[sl].to(w.dtype)
         z = (h_c @ w.T).to(compute)
-        zt = (ht[sl] @ wt_shared.T).to(compute)
+        zt = (ht[sl].to(wt.dtype) @ wt_shared.T).to(compute)
         for r in range(0, z.shape[0], _ROW_BLOCK):
             rb = slice(r, r + _ROW_BLOCK)
             c = coef[sl][rb]
