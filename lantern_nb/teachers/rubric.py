@@ -975,8 +975,9 @@ def _line(q: Qualification, e: Evaluation, cs: Sequence[Check]) -> str:
 
 def explain(quals: Sequence[Qualification], evals: Sequence[Evaluation], checks: Sequence[Sequence[Check]],
             label: str) -> list[str]:
-    """Explanation lines: key qualifications (required first, hard facts before soft skills), then a summary."""
-    order = sorted(range(len(quals)), key=lambda i: (quals[i].importance != "required",
+    """Explanation lines: key qualifications (required first, gaps before met ones so a truncated list
+    still shows why the fit is not High, hard facts before soft skills), then a summary."""
+    order = sorted(range(len(quals)), key=lambda i: (quals[i].importance != "required", evals[i].verdict == "met",
                                                      all(c.kind == "soft" for c in checks[i]), i))
     lines = [_line(quals[i], evals[i], checks[i]) for i in order[:MAX_EXPLANATION_LINES - 1]]
     req = [e for q, e in zip(quals, evals) if q.importance == "required"]
