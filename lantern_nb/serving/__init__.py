@@ -4,7 +4,8 @@ The service is written against three small protocols so it can be built and test
 trained models exist; `load_models` fetches the real ones through `registry`. This module also
 holds the in-process pipeline (`fit_pair`) shared by the CLI and the notebook explorer, and the
 `serve` / `fit` command-line entry points. HTTP pieces live in `app`, batching in `batching`,
-the load generator and benchmark in `loadgen`, the widget in `explorer`.
+the load generator in `loadgen`, the service in its own process in `process`, the Table 5 benchmark
+in `bench`, stand-in models in `testing`, the widget in `explorer`.
 """
 from __future__ import annotations
 
@@ -170,7 +171,8 @@ def __getattr__(name: str) -> Any:
     """Lazy re-exports so `import lantern_nb.serving` stays light (no FastAPI import)."""
     lazy = {"create_app": "app", "MicroBatcher": "batching", "ServerThread": "loadgen",
             "run_load": "loadgen", "summarize_load": "loadgen", "module_capacity": "loadgen",
-            "batching_comparison": "loadgen", "fit_explorer": "explorer"}
+            "batching_comparison": "loadgen", "fit_explorer": "explorer", "ServerProcess": "process",
+            "run_benchmark": "bench"}
     if name in lazy:
         import importlib
 

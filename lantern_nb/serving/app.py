@@ -51,9 +51,16 @@ def _error_response(status: int, code: str, message: str, details: list[dict[str
     return JSONResponse(status_code=status, content={"error": code, "message": message, "details": details or []})
 
 
-def _check_not_blank(v: str | None) -> str | None:
-    if v is not None and not v.strip():
+def _check_text(v: str | None) -> str | None:
+    """Reject blank text and unpaired surrogates (JSON "\\ud800" parses but cannot be encoded back to UTF-8)."""
+    if v is None:
+        return v
+    if not v.strip():
         raise ValueError("must not be empty or whitespace only")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"contains an unpaired surrogate escape at character {e.start}; send valid Unicode text") from e
     return v
 
 
@@ -65,8 +72,8 @@ class JobIn(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text_not_blank(cls, v: str) -> str:
-        return _check_not_blank(v)  # type: ignore[return-value]
+    def _text_valid(cls, v: str) -> str:
+        return _check_text(v)  # type: ignore[return-value]
 
 
 class PairIn(BaseModel):
@@ -79,8 +86,8 @@ class PairIn(BaseModel):
 
     @field_validator("job_id", "job_text", "profile")
     @classmethod
-    def _fields_not_blank(cls, v: str | None) -> str | None:
-        return _check_not_blank(v)
+    def _fields_valid(cls, v: str | None) -> str | None:
+        return _check_text(v)
 
     @model_validator(mode="after")
     def _one_job(self) -> "PairIn":
@@ -238,12 +245,26 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
 
+def model_info(obj: Any) -> dict[str, Any]:
+    """What serves a module: wrapper class, torch architecture and parameter count (millions) if any."""
+    net = getattr(obj, "model", None)
+    info: dict[str, Any] = {"class": type(obj).__name__, "arch": None, "params_m": None, "decoder": None}
+    if net is not None and hasattr(net, "parameters"):
+        config = getattr(net, "config", None)
+        info["arch"] = getattr(config, "model_type", None)
+        info["params_m"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 3)
+        encoder = getattr(obj, "encoder", None)
+        info["decoder"] = (bool(getattr(encoder, "is_decoder", False)) if encoder is not None
+                           else hasattr(net, "generate"))
+    return info
+
+
 def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bool = True) -> FastAPI:
     """The service for `models` with the limits and batching settings of `cfg` (a profile or its serving section).
 
     `batching=False` runs every module one request at a time (the benchmark's baseline).
     """
-    scfg: ServingCfg = cfg.serving if isinstance(cfg, Profile) else cfg
+    scfg: ServingCfg = getattr(cfg, "serving", cfg)
     max_chars = scfg.max_text_chars
 
     def summarize_batch(texts: list[str]) -> list[str]:
@@ -258,6 +279,8 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
 
     def explain_batch(items: list[tuple[str, str, str]]) -> list[list[str]]:
         out = models.explainer.explain([j for j, _, _ in items], [p for _, p, _ in items], [lab for _, _, lab in items])
+        if any(isinstance(lines, str) for lines in out):
+            raise RuntimeError("explainer returned a string where a list of lines was expected")
         return [[str(line) for line in lines] for lines in out]
 
     kw = dict(max_batch=scfg.max_batch, max_wait_ms=scfg.max_wait_ms, batching=batching)
@@ -267,6 +290,8 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
         "explain": MicroBatcher(explain_batch, name="explain", **kw),
     }
     store = JobStore()
+    served = {"summarize": model_info(models.summarizer), "classify": model_info(models.classifier),
+              "explain": model_info(models.explainer)}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -372,7 +397,7 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
     async def healthz() -> dict[str, Any]:
         """Liveness plus each module's batching settings and counters."""
         return {"status": "ok", "labels": list(LABELS), "jobs_stored": len(store),
-                "modules": {name: b.describe() for name, b in batchers.items()}}
+                "modules": {name: {**b.describe(), "model": served[name]} for name, b in batchers.items()}}
 
     return app
 
@@ -383,4 +408,4 @@ def reset_stats(app: FastAPI) -> None:
         b.reset_stats()
 
 
-__all__ = ["APIError", "JobIn", "JobStore", "PairIn", "create_app", "reset_stats"]
+__all__ = ["APIError", "JobIn", "JobStore", "PairIn", "create_app", "model_info", "reset_stats"]

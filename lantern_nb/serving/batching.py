@@ -129,6 +129,8 @@ class MicroBatcher(Generic[In, Out]):
                     if not f.done():
                         f.set_exception(BatcherClosed(f"the {self.name} module shut down mid-batch"))
                 raise
+            except Exception as e:  # the executor itself failed (e.g. shut down): fail this batch, keep serving
+                outcomes = [(False, e)] * len(live)
             for (_, f), (ok, value) in zip(live, outcomes):
                 if f.done():
                     continue

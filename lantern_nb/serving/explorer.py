@@ -31,6 +31,25 @@ def report_html(rep: FitReport) -> str:
             f"<pre style='white-space:pre-wrap'>{html.escape(rep.summary)}</pre></details>")
 
 
+def under_papermill() -> bool:
+    """True when this kernel was started by papermill (batch execution: no one to use a widget)."""
+    try:
+        import psutil
+    except ImportError:
+        return False
+    try:
+        proc = psutil.Process().parent()
+        for _ in range(4):
+            if proc is None:
+                return False
+            if any("papermill" in part for part in proc.cmdline()):
+                return True
+            proc = proc.parent()
+    except (psutil.Error, OSError):
+        return False
+    return False
+
+
 def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
                  max_text_chars: int | None = None) -> Any:
     """The explorer widget (display it as a cell's last expression); optional initial texts."""
@@ -67,4 +86,4 @@ def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
     return w.VBox([job, prof, w.HBox([button, explain]), out])
 
 
-__all__ = ["fit_explorer", "report_html"]
+__all__ = ["fit_explorer", "report_html", "under_papermill"]

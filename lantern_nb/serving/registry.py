@@ -5,10 +5,11 @@ the notebook that produces it), then imports the training module lazily — so t
 tests and `--help` work before those modules exist — and calls its loader with the artifact path.
 
 Contract for the owning modules (each returns an object satisfying the protocol in
-`lantern_nb.serving`):
-  lantern_nb.compress.load_summarizer(path)   -> Summarizer     (artifact "summarizer")
-  lantern_nb.classify.load_classifier(path)   -> FitClassifier  (artifact "classifier")
-  lantern_nb.explain.load_explainer(path)     -> Explainer      (artifact "explainer")
+`lantern_nb.serving`; keyword arguments come from the profile's `serving` section):
+  lantern_nb.summarizer.load_summarizer(path, batch_size=max_batch)            -> Summarizer
+  lantern_nb.classify.load_classifier(path, batch_size=max_batch)              -> FitClassifier
+  lantern_nb.explain.load_explainer(path, max_new_tokens=explain_max_new_tokens) -> Explainer
+The device is left to each loader's default.
 """
 from __future__ import annotations
 
@@ -20,28 +21,29 @@ from lantern_nb import artifacts
 from lantern_nb.profiles import Profile
 
 
-def _call_loader(module: str, func: str, path: Path) -> Any:
+def _call_loader(module: str, func: str, path: Path, **kwargs: Any) -> Any:
     try:
         loader = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"cannot load the served model: {module}.{func}(path) is not available ({e}); "
+        raise RuntimeError(f"cannot load the served model: {module}.{func} is not available ({e}); "
                            f"it is wired in lantern_nb/serving/registry.py") from e
-    return loader(path)
+    return loader(path, **kwargs)
 
 
 def load_summarizer(cfg: Profile) -> Any:
     """The JD summarizer (paper 3.5.1) of profile `cfg`."""
     path = artifacts.require(cfg.name, "summarizer")
-    return _call_loader("lantern_nb.compress", "load_summarizer", path)
+    return _call_loader("lantern_nb.summarizer", "load_summarizer", path, batch_size=cfg.serving.max_batch)
 
 
 def load_classifier(cfg: Profile) -> Any:
     """The fit classifier (paper 3.4.2) of profile `cfg`."""
     path = artifacts.require(cfg.name, "classifier")
-    return _call_loader("lantern_nb.classify", "load_classifier", path)
+    return _call_loader("lantern_nb.classify", "load_classifier", path, batch_size=cfg.serving.max_batch)
 
 
 def load_explainer(cfg: Profile) -> Any:
     """The distilled explanation student (paper 3.4.1, 5.2) of profile `cfg`."""
     path = artifacts.require(cfg.name, "explainer")
-    return _call_loader("lantern_nb.explain", "load_explainer", path)
+    return _call_loader("lantern_nb.explain", "load_explainer", path,
+                        max_new_tokens=cfg.serving.explain_max_new_tokens)
