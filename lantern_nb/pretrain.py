@@ -67,25 +67,50 @@ def lm_blocks(tokenizer, texts: Sequence[str], seq_len: int, seed: int = 0) -> l
     return blocks
 
 
-_HEADER = re.compile(r"^\s*([A-Z][A-Za-z &/,'-]{1,40}):?\s*$")
+_HEADER_WORDS = frozenset("summary professional profile about me experience work history employment education "
+                          "skills core technical tools & and certifications licenses credentials languages training "
+                          "projects objective qualifications".split())
+_YEAR = re.compile(r"\b(19|20)\d{2}\b")
 
 
-def _section(text: str, words: Sequence[str]) -> list[str]:
-    """Lines of the sections of `text` whose header mentions one of `words` (e.g. "Skills")."""
-    out: list[str] = []
-    take = False
+def _header(line: str) -> str | None:
+    """The lower-cased section name when `line` is a resume section header ("## Skills", "SKILLS:")."""
+    name = line.strip().strip("#:").strip().lower()
+    words = name.split()
+    return name if words and len(words) <= 4 and set(words) <= _HEADER_WORDS else None
+
+
+def profile_sections(text: str) -> dict[str, list[str]]:
+    """Resume sections: header -> its non-empty lines (bullet markers removed); inline
+    "Skills: a, b" lines count as a section of their own."""
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
     for line in text.splitlines():
         s = line.strip()
         if not s:
             continue
-        if _HEADER.match(s) and len(s) <= 42:
-            take = any(w in s.lower() for w in words)
+        head = _header(s)
+        if head is not None:
+            current = head
+            sections.setdefault(current, [])
             continue
-        if take:
-            out.append(s.lstrip("-*• ").strip())
-        elif ":" in s and any(s.lower().startswith(w) for w in words):
-            out.extend(x.strip() for x in s.split(":", 1)[1].split(",") if x.strip())
-    return out
+        if ":" in s and _header(s.split(":", 1)[0]) is not None:
+            key, rest = s.split(":", 1)
+            sections.setdefault(_header(key), []).append(rest.strip())
+            continue
+        if current is not None:
+            sections[current].append(s.lstrip("-*• ").strip())
+    return sections
+
+
+def _collect(sections: dict[str, list[str]], words: Sequence[str], split_items: bool = False) -> list[str]:
+    items: list[str] = []
+    for name, lines in sections.items():
+        if any(w in name for w in words):
+            for line in lines:
+                parts = re.split(r"\s*(?:[|·;]|,(?![^(]*\)))\s*", line) if split_items else [line]
+                items.extend(p.strip() for p in parts if p.strip())
+    return list(dict.fromkeys(items))
 
 
 def _bullets(items: Sequence[str], limit: int = 10) -> str:
@@ -96,26 +121,28 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
     """Generic (messages, answer) chat tasks from unlabelled texts; nothing about fit.
 
     Jobs: "List the requirements of this job ad" -> the compressed requirement specification.
-    Profiles: skills / certifications and licenses / education, each a bulleted list copied
-    from the matching section of the profile (tasks with an empty answer are skipped).
+    Profiles: skills, certifications / licenses, education and dated roles, each a bulleted
+    list copied from the profile's sections (tasks with an empty answer are skipped).
     """
-    from lantern_nb.compress import compress_job
+    from lantern_nb.explain import _compress
 
     def chat(instruction: str, text: str) -> list[dict]:
         return [{"role": "system", "content": INSTRUCT_SYSTEM}, {"role": "user", "content": f"{instruction}\n\n{text}"}]
 
     out: list[tuple[list[dict], str]] = []
     for job in jobs:
-        req = compress_job(job).strip()
+        req = _compress(job).strip()
         if req:
             out.append((chat("List the requirements of this job ad.", job), req))
-    tasks = (("What skills does this candidate list?", ("skill",)),
-             ("What certifications and licenses does this candidate hold?", ("certif", "licen")),
-             ("What education does this candidate have?", ("education", "degree")),
-             ("Which roles has this candidate held?", ("experience", "employment", "work history")))
     for prof in profiles:
-        for question, words in tasks:
-            items = _section(prof, words)
+        sec = profile_sections(prof)
+        roles = [x for x in _collect(sec, ("experience", "employment", "history")) if _YEAR.search(x)]
+        for question, items in (
+                ("What skills does this candidate list?", _collect(sec, ("skill",), split_items=True)),
+                ("What certifications and licenses does this candidate hold?",
+                 _collect(sec, ("certif", "licen", "credential"))),
+                ("What education does this candidate have?", _collect(sec, ("education",))),
+                ("Which roles has this candidate held, and when?", roles)):
             if items:
                 out.append((chat(question, prof), _bullets(items)))
     random.Random(seed).shuffle(out)

@@ -50,12 +50,13 @@ def check_method(method: str) -> None:
     if method not in ("full", "lora", "qlora"):
         raise ValueError(f"sft.method: {method!r} is not one of full, lora, qlora")
     if method == "qlora" and not torch.cuda.is_available():
-        raise RuntimeError("sft.method: qlora needs a CUDA GPU (bitsandbytes 4-bit quantisation); none is visible. "
-                           "Use method: lora (same adapters, unquantised base) or method: full, e.g. "
-                           "OVERRIDES = {'sft.method': 'lora'}.")
+        raise RuntimeError("QLoRA (sft.method: qlora) needs a CUDA GPU for bitsandbytes 4-bit quantisation, and "
+                           "none is visible. Use method: lora (the same adapters on an unquantised base) or "
+                           "method: full, e.g. OVERRIDES = {'sft.method': 'lora'}.")
 
 
-def _lora_config(cfg: Any, model: torch.nn.Module):
+def lora_config(cfg: Any, model: torch.nn.Module):
+    """peft LoraConfig from cfg.sft (r, alpha) on the attention projections present in `model`."""
     from peft import LoraConfig
 
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
@@ -79,10 +80,10 @@ def _start_model(cfg: Any, spec: str, tokenizer, method: str) -> torch.nn.Module
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=torch.bfloat16)
         model = prepare_model_for_kbit_training(AutoModelForCausalLM.from_pretrained(src, quantization_config=quant))
-        return get_peft_model(model, _lora_config(cfg, model))
+        return get_peft_model(model, lora_config(cfg, model))
     model = pretrained_decoder(cfg, spec, tokenizer)
     if method == "lora":
-        return get_peft_model(model, _lora_config(cfg, model))
+        return get_peft_model(model, lora_config(cfg, model))
     return model
 
 
@@ -91,7 +92,7 @@ def _run_settings(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict]) ->
     return {"candidate": name, "spec": cfg.models.teacher_candidates[name], "seed": cfg.seed, "method": s.method,
             "epochs": s.epochs, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
             "max_length": s.max_length, "lora_r": s.lora_r, "lora_alpha": s.lora_alpha,
-            "n_checkpoints": s.n_checkpoints, "vocab": len(tokenizer), "pretrain": vars(cfg.pretrain).copy(),
+            "n_checkpoints": s.n_checkpoints, "max_steps": s.max_steps, "vocab": len(tokenizer), "pretrain": vars(cfg.pretrain).copy(),
             "train_ids": [r.get("pair_id") for r in train_rows]}
 
 
@@ -158,7 +159,7 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
     rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
     s = cfg.sft
     tc = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, grad_accum=s.grad_accum, seed=cfg.seed,
-                     n_checkpoints=s.n_checkpoints, logging_steps=1)
+                     n_checkpoints=s.n_checkpoints, max_steps=s.max_steps, logging_steps=1)
     res = train(model, rows, CausalLMObjective(), tc, out_dir / "_trainer", pad_token_id=tokenizer.pad_token_id,
                 desc=f"SFT {name}")
     model = res.model.merge_and_unload() if method != "full" else res.model
@@ -169,18 +170,20 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     save_model(model, tokenizer, out_dir / "final", meta={"step": res.steps, "max_length": s.max_length,
                                                          "candidate": name, "spec": spec, "method": method})
-    record = {"settings": settings, "log_history": res.log_history, "steps": res.steps, "seconds": res.seconds,
+    record = {"settings": settings, "created": time.time(), "log_history": res.log_history, "steps": res.steps, "seconds": res.seconds,
               "checkpoints": [str(c.relative_to(out_dir)) for c in ckpts]}
     (out_dir / _RUN).write_text(json.dumps(record, indent=1))
     return TrainResult(model=model, log_history=res.log_history, checkpoints=ckpts, steps=res.steps,
                        seconds=res.seconds)
 
 
-def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[dict], retrained: bool) -> dict:
-    key = {"eval_ids": [r.get("pair_id") for r in rows], "max_new_tokens": cfg.sft.max_new_tokens,
-           "max_length": cfg.sft.max_length}
+def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[dict]) -> dict:
+    """`explain.evaluate`, reused from eval.json when the run and the eval settings are unchanged."""
+    run = json.loads((out_dir / _RUN).read_text())
+    key = {"run": run.get("created"), "eval_ids": [r.get("pair_id") for r in rows],
+           "max_new_tokens": cfg.sft.max_new_tokens, "max_length": cfg.sft.max_length}
     path = out_dir / _EVAL
-    if not retrained and path.exists():
+    if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
             return saved["metrics"]
@@ -205,10 +208,8 @@ def run_table3(cfg: Any, force: bool = False) -> pd.DataFrame:
     rows, curves, pre_curves = [], {}, {}
     for name, spec in cfg.models.teacher_candidates.items():
         out_dir = candidate_dir(cfg, name)
-        t0 = time.perf_counter()
         res = finetune_teacher(cfg, name, tokenizer, train_rows, out_dir, force=force)
-        retrained = time.perf_counter() - t0 > 0 and res.seconds > 0 and _is_fresh(out_dir, t0)
-        metrics = _evaluate_cached(cfg, out_dir, res.model, tokenizer, test_rows, retrained)
+        metrics = _evaluate_cached(cfg, out_dir, res.model, tokenizer, test_rows)
         info = pretrain_info(cfg, spec) if zoo.parse_spec(spec).kind == "tiny" else {}
         curves[name] = loss_curve(res.log_history)
         pre_curves[name] = [tuple(x) for x in info.get("loss_curve", [])]
@@ -220,12 +221,6 @@ def run_table3(cfg: Any, force: bool = False) -> pd.DataFrame:
     df.attrs["pretrain_curves"] = pre_curves
     df.attrs["n_train"], df.attrs["n_test"] = len(train_rows), len(test_rows)
     return df
-
-
-def _is_fresh(out_dir: Path, since: float) -> bool:
-    """True when the run record was (re)written after `since` (perf_counter) began."""
-    run = out_dir / _RUN
-    return run.exists() and run.stat().st_mtime >= time.time() - (time.perf_counter() - since)
 
 
 def _teacher_dir(cfg: Any) -> Path:

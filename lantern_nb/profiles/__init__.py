@@ -90,6 +90,7 @@ class SftCfg:
     n_checkpoints: int  # checkpoints kept along training (SCD reads them)
     eval_n: int  # held-out pairs for greedy-generation ROUGE
     max_new_tokens: int
+    max_steps: int = -1  # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
 
 
 @dataclass
@@ -112,6 +113,18 @@ class KdCfg:
     paths: list[list[str]]  # Table 2: each path a list of roles, teacher first
     scd: bool
     adaptive_weighting: bool
+    path_divergence: str = "js"  # Table 2 paths (paper: unnamed; its 7B->1.5B row equals Table 1's JS row)
+    aw_tau: float = 0.5  # adaptive-weighting temperature in nats (seed 004 gives no value)
+    eval_n: int = 0  # D_seed test rows scored per KD run (0 = sft.eval_n; paper: the whole test set)
+    # beyond the paper (kd.onpolicy, kd.topk, kd.beyond): extra Table 1 rows
+    beyond_divergence: str = "js"  # divergence of the beyond rows (live teacher, top-k cache, on-policy)
+    beyond_max_steps: int = -1  # step cap for the beyond rows (-1: Table 1's steps)
+    beyond_bench_steps: int = 3  # timed forward+backward rounds per row for the step-time columns
+    onpolicy_lmbda: float = 0.5  # share of steps on student samples (0 = the paper's off-policy KD)
+    onpolicy_temperature: float = 1.0  # student sampling temperature (0 = greedy)
+    onpolicy_max_new_tokens: int = 64  # length cap of the student's sampled answers
+    topk_ks: list[int] = field(default_factory=lambda: [8, 32, 128])  # top-k ids cached per answer token
+    topk_logp_dtype: str = "float16"  # float16 | float32 storage of the cached log-probs
 
 
 @dataclass
@@ -127,6 +140,20 @@ class ClassifierCfg:
     downscale_backbones: list[str]  # Sec. 6.1: large vs small encoder
     soft_label_weight: float  # weight of KD on T2's soft labels (0 = hard labels only)
     freeze_backbone: bool
+    max_train_pairs: dict[str, int] = field(default_factory=dict)  # backbone key -> D_cls pairs it trains on ({} = all)
+
+
+@dataclass
+class SummarizerCfg:
+    """The JD summarizer (paper 3.5.1): a small decoder fine-tuned on the rule-based extraction outputs."""
+
+    epochs: int = 3  # paper: not given
+    lr: float = 0.001  # paper: not given
+    batch_size: int = 8
+    max_length: int = 768  # prompt (full job) + target tokens
+    max_new_tokens: int = 160  # greedy summary length cap
+    train_jobs: int = 0  # distinct jobs used for training (0 = all train-split jobs)
+    eval_n: int = 20  # held-out jobs for ROUGE vs the extractor
 
 
 @dataclass
@@ -157,6 +184,7 @@ class Profile:
     kd: KdCfg
     classifier: ClassifierCfg
     serving: ServingCfg
+    summarizer: SummarizerCfg = field(default_factory=SummarizerCfg)
     notes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,12 +308,18 @@ def _validate(p: Profile) -> None:
         "filtering.review_policy": (p.filtering.review_policy, ("auto", "manual")),
         "sft.method": (p.sft.method, ("full", "lora", "qlora")),
         "kd.impl": (p.kd.impl, ("chunked", "naive")),
+        "kd.beyond_divergence": (p.kd.beyond_divergence, ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")),
+        "kd.topk_logp_dtype": (p.kd.topk_logp_dtype, ("float16", "float32")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ProfileError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
     if p.models.teacher not in p.models.teacher_candidates:
         raise ProfileError(f"models.teacher: {p.models.teacher!r} is not a key of models.teacher_candidates")
+    if not 0.0 <= p.kd.onpolicy_lmbda <= 1.0:
+        raise ProfileError(f"kd.onpolicy_lmbda: {p.kd.onpolicy_lmbda} must be in [0, 1]")
+    if not p.kd.topk_ks or min(p.kd.topk_ks) < 1:
+        raise ProfileError(f"kd.topk_ks: {p.kd.topk_ks} must be a non-empty list of positive integers")
     if p.kd.student not in p.models.students:
         raise ProfileError(f"kd.student: {p.kd.student!r} is not a key of models.students")
     roles = {"teacher", *p.models.students}
