@@ -22,8 +22,11 @@ def test_paper_profile_holds_paper_settings():
 
 def test_scaled_values_carry_paper_comment():
     text = open(__import__("lantern_nb.profiles", fromlist=["x"]).PROFILE_DIR / "cpu.yaml").read()
-    for key in ("epochs: 3                # paper: 4", "lambda_sft: 0.1", "max_length: 768          # paper: 8192"):
-        assert key.split("#")[0].strip() in text
+    import re
+
+    for key in ("epochs", "lr", "max_length", "lambda_sft", "lambda_kd"):
+        lines = [ln for ln in text.splitlines() if re.match(rf"\s+{key}:", ln)]
+        assert lines and all("# paper:" in ln for ln in lines), f"{key} lines lack the paper's value: {lines}"
     assert text.count("# paper:") >= 15
 
 
