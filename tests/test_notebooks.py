@@ -1,32 +1,57 @@
-"""Execute every notebook with papermill in the smoke profile, in order, in an isolated root."""
-import os
-import shutil
+"""Execute every notebook with papermill in the smoke profile, twice, in isolated roots: all seven
+run, all five tables are written, nothing half-written is left, and the two runs give identical
+tables (timing columns excepted)."""
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "lantern-nb"
+TABLES = ("table1_kd_divergences", "table2_distillation_paths", "table3_teacher_sft",
+          "table4_classifier_structures", "table5_serving")
+TIMING = re.compile(r"second|time|throughput|latency|qps|rps|/s|per_s|speed|ms\b|p50|p95|batch", re.I)
+
+
+def _run_all(root: Path, monkeypatch) -> None:
+    import papermill as pm
+
+    monkeypatch.setenv("LANTERN_ROOT", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = root / "build"
+    out.mkdir(parents=True)
+    for nb in NOTEBOOKS:
+        pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": "smoke"}, kernel_name=KERNEL,
+                            cwd=str(ROOT / "notebooks"), progress_bar=False)
+
+
+def _tables(root: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for csv in sorted((root / "figures" / "smoke").glob("*.csv")):
+        df = pd.read_csv(csv)
+        out[csv.stem] = df[[c for c in df.columns if not TIMING.search(str(c))]]
+    return out
 
 
 @pytest.mark.notebooks
-def test_all_notebooks_run_in_smoke_profile(tmp_path, monkeypatch):
-    import papermill as pm
+def test_all_notebooks_run_in_smoke_profile_reproducibly(tmp_path, monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
         KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
         pytest.fail(f"Jupyter kernel '{KERNEL}' is not registered; run `make setup`")
-    monkeypatch.setenv("LANTERN_ROOT", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    out = tmp_path / "build"
-    out.mkdir()
-    for nb in NOTEBOOKS:
-        pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": "smoke"}, kernel_name=KERNEL,
-                            cwd=str(ROOT / "notebooks"), progress_bar=False)
-    for name in ("table1_kd_divergences", "table2_distillation_paths", "table3_teacher_sft",
-                 "table4_classifier_structures", "table5_serving"):
-        assert (tmp_path / "figures" / "smoke" / f"{name}.csv").exists(), f"{name} was not written"
-    assert not any(p.suffix == ".tmp" for p in tmp_path.rglob("*"))
+    first, second = tmp_path / "run1", tmp_path / "run2"
+    _run_all(first, monkeypatch)
+    for name in TABLES:
+        assert (first / "figures" / "smoke" / f"{name}.csv").exists(), f"{name} was not written"
+    assert not [p for p in first.rglob("*") if p.name.endswith(".tmp")], "a half-written artifact was left"
+    _run_all(second, monkeypatch)
+    a, b = _tables(first), _tables(second)
+    assert a.keys() == b.keys()
+    for name in a:
+        if name == "table5_serving":
+            continue
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=1e-6, obj=name)

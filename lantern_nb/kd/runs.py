@@ -13,13 +13,13 @@ student by ROUGE-L as the explanation model for serving.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -67,15 +67,16 @@ def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
 def train_config(cfg: Any) -> TrainConfig:
     """The KD hyper-parameters of the profile (paper 4.2: 8 epochs, AdamW, lr 8e-5)."""
     return TrainConfig(epochs=cfg.kd.epochs, lr=cfg.kd.lr, batch_size=cfg.kd.batch_size,
-                       grad_accum=cfg.kd.grad_accum, seed=cfg.seed, logging_steps=1)
+                       grad_accum=cfg.kd.grad_accum, seed=cfg.seed, logging_steps=1,
+                       max_steps=getattr(cfg.kd, "max_steps", -1))
 
 
 def kd_settings(cfg: Any) -> dict[str, Any]:
     """Everything in the profile that changes a KD run's result (part of the cache key)."""
     keys = ("lambda_sft", "lambda_kd", "beta", "alpha", "temperature", "epochs", "lr", "batch_size", "grad_accum",
-            "max_length", "aw_tau")
+            "max_length", "max_steps", "aw_tau")
     return {"kd": {k: getattr(cfg.kd, k) for k in keys if hasattr(cfg.kd, k)}, "seed": cfg.seed,
-            "eval": [cfg.sft.eval_n, cfg.sft.max_new_tokens, cfg.sft.max_length]}
+            "eval": [eval_n(cfg), cfg.sft.max_new_tokens, cfg.sft.max_length]}
 
 
 def _encoded(tokenizer, rows: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
@@ -92,7 +93,7 @@ def _student(cfg: Any, spec_or_model: str | torch.nn.Module, tokenizer) -> torch
     from lantern_nb import pretrain
 
     spec = cfg.models.students.get(spec_or_model, spec_or_model)
-    return copy.deepcopy(pretrain.pretrained_decoder(cfg, spec, tokenizer))
+    return pretrain.pretrained_decoder(cfg, spec, tokenizer)
 
 
 def distill(cfg: Any, teacher_model: torch.nn.Module | None, student_spec_or_model: str | torch.nn.Module, tokenizer,
@@ -115,7 +116,7 @@ def distill(cfg: Any, teacher_model: torch.nn.Module | None, student_spec_or_mod
     rows = _encoded(tokenizer, train_rows, cfg.kd.max_length)
     callbacks = list(callbacks)
     if kind == "sft":
-        if token_weights is not None or schedule:
+        if token_weights is not None or schedule is not None:
             raise ValueError("the SFT-only baseline takes no teacher, token_weights or schedule")
         objective: Any = CausalLMObjective(chunk_size=cfg.kd.chunk_size)
     else:
@@ -138,6 +139,74 @@ def distill(cfg: Any, teacher_model: torch.nn.Module | None, student_spec_or_mod
     return result.model, result
 
 
+class _CachedDecoder:
+    def __init__(self, owner: "CachedTeacher"):
+        self.owner = owner
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        return SimpleNamespace(last_hidden_state=self.owner.hidden(input_ids, attention_mask))
+
+
+class CachedTeacher(torch.nn.Module):
+    """A frozen teacher whose final hidden states on the training rows are computed once.
+
+    Every KD run from T2 sees the same rows, so the teacher's forward pass is shared across
+    Table 1 and the single-stage paths instead of repeated per step. Only answer positions
+    (the KD targets) are stored; rows are found by their token ids, and a batch with an unknown
+    row falls back to the real teacher. Behaves as the teacher for `DistillObjective`
+    (`get_decoder`, `get_output_embeddings`), with identical results.
+    """
+
+    def __init__(self, teacher: torch.nn.Module, rows: Sequence[dict[str, Any]], pad_token_id: int,
+                 batch_size: int = 8):
+        super().__init__()
+        from lantern_nb.train import IGNORE, PadCollator, decoder_hidden, freeze
+
+        self.teacher = freeze(teacher)
+        self.states: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
+        collate = PadCollator(pad_token_id)
+        device = next(teacher.parameters()).device
+        with torch.no_grad():
+            for s in range(0, len(rows), batch_size):
+                chunk = rows[s:s + batch_size]
+                batch = {k: v.to(device) for k, v in collate(chunk).items()}
+                hidden = decoder_hidden(teacher, batch["input_ids"], batch["attention_mask"])
+                for i, r in enumerate(chunk):
+                    pos = batch["labels"][i].ne(IGNORE).nonzero().squeeze(1)
+                    self.states[self._key(batch["input_ids"][i, :len(r["input_ids"])])] = (pos, hidden[i, pos].clone())
+
+    @staticmethod
+    def _key(ids: torch.Tensor) -> bytes:
+        return ids.detach().cpu().numpy().tobytes()
+
+    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        from lantern_nb.train import decoder_hidden
+
+        found = [self.states.get(self._key(input_ids[b, :int(attention_mask[b].sum())]))
+                 for b in range(input_ids.shape[0])]
+        if any(f is None for f in found):
+            return decoder_hidden(self.teacher, input_ids, attention_mask)
+        dim = found[0][1].shape[-1]
+        out = torch.zeros(*input_ids.shape, dim, dtype=found[0][1].dtype, device=input_ids.device)
+        for b, (pos, h) in enumerate(found):
+            out[b, pos.to(out.device)] = h.to(out.device)
+        return out
+
+    def get_decoder(self) -> _CachedDecoder:
+        return _CachedDecoder(self)
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.teacher.get_output_embeddings()
+
+
+def cacheable(teacher: torch.nn.Module, rows: Sequence[dict[str, Any]], limit_bytes: float = 1e9) -> bool:
+    """True when the teacher's answer-position hidden states of `rows` fit in `limit_bytes`."""
+    from lantern_nb.train import IGNORE
+
+    n = sum(sum(1 for y in r["labels"] if y != IGNORE) for r in rows)
+    return n * teacher.get_output_embeddings().weight.shape[1] * 4 < limit_bytes
+
+
 @dataclass
 class KdContext:
     """What the KD runs of one profile share: T2, the tokenizer, D_seed train/test, the student
@@ -153,12 +222,26 @@ class KdContext:
     evaluate: Callable[..., dict[str, float]] | None = None
     teacher_name: str = "T2"
     checkpoints: list[Path] | None = None
+    cache_teacher: bool = True
     key: str = ""
     _models: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+    _cached: CachedTeacher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.key:
             self.key = _hash([model_digest(self.teacher), rows_digest(self.train_rows), rows_digest(self.test_rows)])
+
+    def training_teacher(self) -> torch.nn.Module:
+        """T2 for KD on `train_rows`: a `CachedTeacher` (built on first use) when it fits in memory."""
+        if not self.cache_teacher or not cacheable(self.teacher, self.train_rows):
+            return self.teacher
+        if self._cached is None:
+            from lantern_nb.zoo import pick_device
+
+            self.teacher.to(pick_device(self.cfg.device))
+            self._cached = CachedTeacher(self.teacher, self.train_rows, self.tokenizer.pad_token_id,
+                                         self.cfg.kd.batch_size)
+        return self._cached
 
     def new_student(self, role: str) -> torch.nn.Module:
         """A fresh student for size `role` from the shared initialisation."""
@@ -167,11 +250,18 @@ class KdContext:
         return _student(self.cfg, role, self.tokenizer)
 
     def score(self, model: torch.nn.Module) -> dict[str, float]:
+        """`explain.evaluate` on the test rows, generating in batches of up to 32 rows."""
         if self.evaluate is not None:
             return self.evaluate(model, self.tokenizer, self.test_rows, self.cfg)
         from lantern_nb import explain
 
-        return explain.evaluate(model, self.tokenizer, self.test_rows, self.cfg)
+        return explain.evaluate(model, self.tokenizer, self.test_rows, self.cfg,
+                                batch_size=max(1, min(32, len(self.test_rows))))
+
+
+def eval_n(cfg: Any) -> int:
+    """D_seed test rows scored per KD run: `kd.eval_n`, or `sft.eval_n` (Table 3's) when 0."""
+    return getattr(cfg.kd, "eval_n", 0) or cfg.sft.eval_n
 
 
 def kd_context(cfg: Any) -> KdContext:
@@ -180,7 +270,7 @@ def kd_context(cfg: Any) -> KdContext:
 
     teacher, tokenizer = sft.load_t2(cfg)
     train_rows = explain.encode_rows(tokenizer, explain.seed_rows(cfg, "train"), cfg.kd.max_length)
-    test_rows = explain.seed_rows(cfg, "test")[: cfg.sft.eval_n]
+    test_rows = explain.seed_rows(cfg, "test")[: eval_n(cfg)]
     return KdContext(cfg, teacher, tokenizer, train_rows, test_rows,
                      root=artifacts.artifact_path(cfg.name, "students"), teacher_name=cfg.models.teacher,
                      checkpoints=list(sft.t2_checkpoints(cfg)))
@@ -211,28 +301,32 @@ class Run:
 
 
 def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | None" = None,
-              schedule: Sequence[Any] | TeacherSchedule | None = None, token_weights: Callable[..., torch.Tensor] | None = None,
-              extra_key: Any = None, keep_model: bool = False) -> Run:
+              schedule: Sequence[Any] | TeacherSchedule | None = None,
+              token_weights: Callable[..., torch.Tensor] | None = None, extra_key: Any = None,
+              keep_model: bool = False) -> Run:
     """Distil (or SFT) student `role` and evaluate it, or return the cached run with the same key.
 
     `teacher` is a previous `Run` (a distilled intermediate) or None for T2. The key chains the
-    teacher's key, so a cached intermediate is found by its path prefix.
+    teacher's key, so a cached intermediate is found by its path prefix. The key holds the
+    student's spec, not its role name: identical computations (e.g. smoke, where every size
+    has one spec) share one run.
     """
     cfg = ctx.cfg
     spec = cfg.models.students.get(role, role)
     parent = "none" if kind == "sft" else (teacher.key if teacher is not None else ctx.key)
-    key = _hash([parent, ctx.key, role, spec, kind, kd_settings(cfg), extra_key])[:10]
+    key = _hash([parent, ctx.key, spec, kind, kd_settings(cfg), extra_key])[:10]
+    for done in sorted(ctx.root.glob(f"*-{key}")):
+        if (done / "metrics.json").exists() and (done / "model").exists():
+            return Run(name, key, done, json.loads((done / "metrics.json").read_text()), cached=True)
     run_dir = ctx.root / f"{name}-{key}"
     metrics_file = run_dir / "metrics.json"
-    if metrics_file.exists() and (run_dir / "model").exists():
-        return Run(name, key, run_dir, json.loads(metrics_file.read_text()), cached=True)
     if kind == "sft":
         teacher_model = None
     elif teacher is not None:
         teacher_model = ctx._models.get(teacher.key)
         teacher_model = teacher.load_model() if teacher_model is None else teacher_model
     else:
-        teacher_model = ctx.teacher
+        teacher_model = ctx.training_teacher()
     shutil.rmtree(run_dir, ignore_errors=True)
     student, result = distill(cfg, teacher_model, ctx.new_student(role), ctx.tokenizer, ctx.train_rows, kind,
                               run_dir / "trainer", token_weights=token_weights, schedule=schedule)
@@ -261,6 +355,17 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
     if keep_model:
         ctx._models[key] = student.eval()
     return Run(name, key, run_dir, metrics, cached=False)
+
+
+def teacher_reference(ctx: KdContext) -> dict[str, float]:
+    """T2's own scores on the KD evaluation rows (cached beside the runs): the bar students aim at."""
+    path = ctx.root / f"t2-eval-{_hash([ctx.key, kd_settings(ctx.cfg)['eval']])[:10]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    scores = {k: float(v) for k, v in ctx.score(ctx.teacher).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scores, indent=1))
+    return scores
 
 
 def table1_kinds(cfg: Any) -> list[tuple[str, str]]:
@@ -302,10 +407,11 @@ def run_table1(cfg: Any, ctx: KdContext | None = None, save_explainer: bool = Tr
         runs[kind] = run
         curves[display_name(kind)] = run.curve
         rows.append({"KD Method": display_name(kind), **metric_row(run.metrics), "Note": note,
-                     "Train s": run.metrics["train_seconds"], "Eval s": run.metrics["eval_seconds"],
+                     "Train seconds": run.metrics["train_seconds"], "Eval seconds": run.metrics["eval_seconds"],
                      "Cached": run.cached})
     df = with_paper(pd.DataFrame(rows), paper_table("table1_kd_divergences"), "KD Method", "KD Method")
-    order = ["KD Method", *METRIC_COLUMNS.values(), *PAPER_COLUMNS.values(), "Note", "Train s", "Eval s", "Cached"]
+    order = ["KD Method", *METRIC_COLUMNS.values(), *PAPER_COLUMNS.values(), "Note", "Train seconds", "Eval seconds",
+             "Cached"]
     df = df[order]
     df.attrs["curves"] = curves
     df.attrs["runs"] = {k: str(r.dir) for k, r in runs.items()}

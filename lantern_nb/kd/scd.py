@@ -84,8 +84,10 @@ class TeacherSchedule(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         total = max(1, state.max_steps)
-        self.boundaries = [next(s for s in range(total) if phase_of_step(s, total, self.n_phases) == p)
-                           for p in range(min(self.n_phases, total))]
+        first: dict[int, int] = {}
+        for s in range(total):
+            first.setdefault(phase_of_step(s, total, self.n_phases), s)
+        self.boundaries = list(first.values())
         self.phase = None
         return control
 
@@ -177,7 +179,7 @@ def run_scd(cfg: Any, ctx: Any = None, adaptive: bool = False, role: str | None 
     role = role or cfg.kd.student
     kind = kind or path_divergence(cfg)
     ckpts = list(ctx.checkpoints or [])
-    schedule = TeacherSchedule(None, scd_teachers(ckpts, ctx.teacher))
+    schedule = TeacherSchedule(None, scd_teachers(ckpts, ctx.training_teacher()))
     aw = AdaptiveWeighting(cfg.kd.aw_tau, cfg.kd.chunk_size) if adaptive else None
     name = f"teacher-{role}.{kind}.scd{'-aw' if adaptive else ''}"
     extra = ["scd", [Path(p).name for p in ckpts], adaptive, cfg.kd.aw_tau if adaptive else None]

@@ -116,6 +116,7 @@ class KdCfg:
     path_divergence: str = "js"  # Table 2 paths (paper: unnamed; its 7B->1.5B row equals Table 1's JS row)
     aw_tau: float = 0.5  # adaptive-weighting temperature in nats (seed 004 gives no value)
     eval_n: int = 0  # D_seed test rows scored per KD run (0 = sft.eval_n; paper: the whole test set)
+    max_steps: int = -1  # cap on optimisation steps per KD run (-1 = all epochs; paper: -1)
     # beyond the paper (kd.onpolicy, kd.topk, kd.beyond): extra Table 1 rows
     beyond_divergence: str = "js"  # divergence of the beyond rows (live teacher, top-k cache, on-policy)
     beyond_max_steps: int = -1  # step cap for the beyond rows (-1: Table 1's steps)
