@@ -12,7 +12,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "lantern-nb"
 TABLES = ("table1_kd_divergences", "table2_distillation_paths", "table3_teacher_sft",
           "table4_classifier_structures", "table5_serving")
-TIMING = re.compile(r"second|time|throughput|latency|qps|rps|/s|per_s|speed|ms\b|p50|p95|batch", re.I)
+TIMING = re.compile(r"second|time|throughput|latency|qps|rps|/s\b|per_s|speed|\bms\b|p50|p95|batch|\bs\b|vs live|cached",
+                    re.I)
 
 
 def _run_all(root: Path, monkeypatch) -> None:
