@@ -57,6 +57,7 @@ reproduce: $(SETUP_STAMP)
 else
 reproduce: $(SETUP_STAMP) $(addprefix $(BUILD)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 	$(PY) -m lantern_nb.timing $(BUILD)/timings.tsv
+	$(PY) -m lantern_nb report --profile $(PROFILE)
 endif
 
 test: $(SETUP_STAMP)

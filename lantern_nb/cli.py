@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("plan", help="dry-run a profile: resolve models, vocab, memory and time estimates")
     c.add_argument("--profile", default="paper", choices=PROFILES)
     c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))
+
+    c = sub.add_parser("report", help="write figures/<profile>/REPORT.md: every table vs the paper, with verdicts")
+    c.add_argument("--profile", default="cpu", choices=PROFILES)
+    c.set_defaults(func=_lazy("lantern_nb.report:cli_report"))
     return p
 
 

@@ -7,11 +7,14 @@ package versions) so a result can be traced to the code and settings that made i
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lantern_nb import artifacts
@@ -143,3 +146,251 @@ def load_table(name: str, profile: str) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run `make reproduce PROFILE={profile}` first")
     return pd.read_csv(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# REPORT.md: every table and figure of a profile, with one computed verdict line per table.
+
+_KD_DIVERGENCES: tuple[str, ...] = ("JS", "FKL", "TVD", "SKL")
+_TIE = 1e-9
+
+# (section key, heading, table name or None) in pipeline order (notebooks 01-07).
+_SECTIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("data", "Data and filtering", None),
+    ("table3", "Table 3 — teacher fine-tuning", "table3_teacher_sft"),
+    ("table1", "Table 1 — KD divergences", "table1_kd_divergences"),
+    ("table2", "Table 2 — distillation paths", "table2_distillation_paths"),
+    ("table4", "Table 4 — classifier structures", "table4_classifier_structures"),
+    ("sec61", "Sec. 6.1 — downscaled classifier", "sec61_downscale"),
+    ("table5", "Table 5 — serving", "table5_serving"),
+)
+
+# figure name (fig_<name>.png) -> section key
+FIGURE_SECTIONS: dict[str, str] = {
+    "jd_compression": "data", "filter_precision_recall": "data",
+    "teacher_sft_curves": "table3",
+    "kd_loss_curves": "table1", "kd_rouge": "table1", "kd_rouge_vs_k": "table1",
+    "distillation_paths": "table2", "scd_schedule_weights": "table2",
+    "classifier_confusion": "table4",
+    "downscale_tradeoff": "sec61",
+    "serving_latency": "table5", "serving_batching": "table5",
+}
+
+
+def _why(profile: str) -> str:
+    """The scale/data/model-family difference between `profile` and the paper, as a short clause."""
+    from lantern_nb.profiles import raw_profile
+
+    try:
+        raw = raw_profile(profile)
+    except (FileNotFoundError, ValueError, KeyError):
+        return f"profile {profile} differs from the paper's setup in scale and data"
+    models = raw.get("models", {})
+    specs = [*models.get("teacher_candidates", {}).values(), *models.get("students", {}).values()]
+    source = raw.get("data", {}).get("source", "unknown")
+    data = {"synthetic": "synthetic", "hf_fit": "public (hf_fit)", "hf_netsol": "public (hf_netsol)",
+            "file": "local-file"}.get(source, source)
+    if any(str(s).startswith("tiny-") for s in specs):
+        return (f"tiny models of the paper's architectures trained for minutes on {data} data; "
+                "the paper fine-tunes 0.5B-8B models on production data")
+    return f"the paper's model families at full size, but on {data} data instead of the paper's production data"
+
+
+def _best(df: pd.DataFrame, key: str, metric: str = "ROUGE_L") -> tuple[str | None, float]:
+    """(name of the single best row, its metric); name is None when the top value is tied."""
+    top = float(df[metric].max())
+    winners = df.loc[(df[metric] - top).abs() <= _TIE, key]
+    return (str(winners.iloc[0]) if len(winners) == 1 else None), top
+
+
+def _best_phrase(df: pd.DataFrame, key: str, what: str) -> tuple[str | None, str]:
+    name, top = _best(df, key)
+    if name is None:
+        tied = int(((df["ROUGE_L"] - top).abs() <= _TIE).sum())
+        return None, f"no best {what} here ({tied} tie at ROUGE_L {top:.4f})"
+    return name, f"best {what} here {name} ({top:.4f})"
+
+
+def _agree(ours: str | None, paper: str) -> str:
+    if ours is None:
+        return "the paper's ranking is not reproduced (tie)"
+    return "agrees" if ours == paper else "disagrees"
+
+
+def _verdict_table3(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
+    ours, phrase = _best_phrase(df, "Teacher Model", "teacher")
+    p_name, p_top = _best(paper, "Teacher Model")
+    gap = float(df["ROUGE_L"].max()) - p_top
+    return (f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}; "
+            f"our best ROUGE_L is {abs(gap):.4f} {'below' if gap < 0 else 'above'} the paper's best.")
+
+
+def _verdict_table1(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
+    kd = df[df["KD Method"].isin(_KD_DIVERGENCES)]
+    ours, phrase = _best_phrase(kd, "KD Method", "divergence")
+    p_name, p_top = _best(paper, "KD Method")
+    parts = [f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}"]
+    sft = df.loc[df["KD Method"] == "SFT only", "ROUGE_L"]
+    if len(sft):
+        best_kd, sft_l = float(kd["ROUGE_L"].max()), float(sft.iloc[0])
+        beats = "beats" if best_kd > sft_l + _TIE else "does not beat"
+        parts.append(f"the best KD row ({best_kd:.4f}) {beats} SFT only ({sft_l:.4f}); "
+                     "the paper reports KD improves on SFT only")
+    else:
+        parts.append("no SFT-only row to compare KD against")
+    spread, p_spread = float(np.ptp(kd["ROUGE_L"])), float(np.ptp(paper["ROUGE_L"]))
+    parts.append(f"ROUGE_L spread across the {len(kd)} divergences {spread:.4f} here vs {p_spread:.4f} in the paper")
+    return "; ".join(parts) + "."
+
+
+def _rouge_of(df: pd.DataFrame, path: str) -> float | None:
+    hit = df.loc[df["Path"] == path, "ROUGE_L"]
+    return float(hit.iloc[0]) if len(hit) else None
+
+
+def _verdict_table2(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
+    paths = df[df["Path"].isin(paper["Path"])]
+    ours, phrase = _best_phrase(paths, "Path", "path")
+    p_name, p_top = _best(paper, "Path")
+    parts = [f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}"]
+    two, one = _rouge_of(df, "teacher->3B->0.5B"), _rouge_of(df, "teacher->0.5B")
+    p_two, p_one = _rouge_of(paper, "teacher->3B->0.5B"), _rouge_of(paper, "teacher->0.5B")
+    if two is not None and one is not None:
+        verb = "beats" if two > one + _TIE else "does not beat"
+        parts.append(f"two-stage teacher->3B->0.5B ({two:.4f}) {verb} single-stage teacher->0.5B ({one:.4f}); "
+                     f"paper {p_two:.4f} > {p_one:.4f}")
+    scd = df[df["Path"].str.contains("scd", case=False, regex=False)]
+    base = _rouge_of(df, "teacher->1.5B")
+    if len(scd) and base is not None:
+        label = "Label" if "Label" in scd.columns else "Path"
+        rows = ", ".join(f"{str(r[label]).split(' (')[0]} {r['ROUGE_L']:.4f}" for _, r in scd.iterrows())
+        n_beat = int((scd["ROUGE_L"] > base + _TIE).sum())
+        parts.append(f"{rows}: {n_beat} of {len(scd)} beat single-stage teacher->1.5B ({base:.4f}) (not in the paper)")
+    return "; ".join(parts) + "."
+
+
+def _verdict_table4(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
+    keys = ["Backbone", "Structure", "Pooling", "Interaction"]
+    merged = df.merge(paper[keys + ["Accuracy"]].rename(columns={"Accuracy": "_paper_acc"}), on=keys)
+    baseline = (merged[keys] == paper.iloc[0][keys]).all(axis=1)
+    cells = merged[~baseline]
+    same = int((np.sign(cells["Δ Accuracy (pp)"]) == np.sign(cells["_paper_acc"])).sum())
+    parts = [f"{same} of {len(cells)} non-baseline cells have the paper's sign of the accuracy difference"]
+    acc = df["Accuracy"]
+    if float(np.ptp(acc)) < 0.005:
+        parts.append(f"all cells have the same accuracy {float(acc.mean()):.4f} — the labels are nearly one class, "
+                     "so the structures are not told apart")
+    else:
+        parts.append(f"absolute accuracies range {float(acc.min()):.4f}-{float(acc.max()):.4f}")
+    return "; ".join(parts) + "."
+
+
+def _verdict_table5(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
+    col = "Throughput (req/s)" if "Throughput (req/s)" in df.columns else "Throughput"
+    by = df.set_index("Module")[col]
+    p_by = paper.set_index("Module")["Throughput"]
+    ratio = float(by["Classification"] / by["Explanation"])
+    p_ratio = float(p_by["Classification"] / p_by["Explanation"])
+    verb = "reaches" if ratio >= p_ratio else "falls short of"
+    parts = [f"classification/explanation throughput {ratio:.1f}x {verb} the paper's {p_ratio:.0f}x"]
+    m = re.search(r"batched / one-at-a-time classification: ([\d.]+)x(?: \(goal ([\d.]+)x)?", md)
+    if m:
+        goal = f" (goal {m.group(2)}x)" if m.group(2) else ""
+        parts.append(f"batching speeds classification up {m.group(1)}x{goal}")
+    return "; ".join(parts) + "."
+
+
+def _verdict_sec61(df: pd.DataFrame, paper: pd.DataFrame | None, md: str) -> str:
+    parts = []
+    for backbone, g in df.groupby("Backbone", sort=False):
+        rows = g.set_index("input")
+        if not {"compressed", "full"} <= set(rows.index):
+            continue
+        c, f = rows.loc["compressed"], rows.loc["full"]
+        parts.append(f"{backbone} {c['pairs/s'] / f['pairs/s']:.2f}x throughput, "
+                     f"accuracy {c['Accuracy'] - f['Accuracy']:+.4f}")
+    if not parts:
+        return "no backbone has both compressed and full-text rows."
+    return "compressed vs full text: " + "; ".join(parts) + "."
+
+
+def _why_table5(profile: str, df: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """Serving differs from the paper mainly in model size and hardware."""
+    if "Size" not in df.columns:
+        return _why(profile)
+    ours = ", ".join(f"{m} {s}" for m, s in zip(df["Module"], df["Size"]))
+    theirs = ", ".join(f"{m} {s}" for m, s in zip(paper["Module"], paper["Size"]))
+    return f"our modules are {ours} parameters vs the paper's {theirs}, and the paper measures QPS per GPU"
+
+
+_VERDICTS = {"table3": _verdict_table3, "table1": _verdict_table1, "table2": _verdict_table2,
+             "table4": _verdict_table4, "sec61": _verdict_sec61, "table5": _verdict_table5}
+
+
+def _table_body(md: str) -> str:
+    """A saved table's markdown without its own `## <name>` heading."""
+    lines = md.strip().splitlines()
+    if lines and lines[0].startswith("## "):
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def _provenance_line(out: Path, names: list[str]) -> str:
+    provs = [p for p in (out / f"{n}.provenance.json" for n in names) if p.exists()]
+    if not provs:
+        return "No table provenance found."
+    newest = max(provs, key=lambda p: p.stat().st_mtime)
+    try:
+        sha = json.loads(newest.read_text(encoding="utf-8")).get("git_sha") or "unknown"
+    except (OSError, ValueError):
+        sha = "unknown"
+    date = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Git sha {sha}, {date} (newest table provenance: `{newest.name}`)."
+
+
+def build_report(profile: str) -> Path:
+    """Write figures/<profile>/REPORT.md: each table with one computed paper-vs-ours verdict, its
+    figures and, when present, build/<profile>/timings.md; returns the path."""
+    out = artifacts.figures_dir(profile)
+    out.mkdir(parents=True, exist_ok=True)
+    why = _why(profile)
+    names = [t for _, _, t in _SECTIONS if t]
+    parts = [f"# LANTERN paper vs this reproduction — {profile} profile", "",
+             _provenance_line(out, names), "",
+             "One line per table says where this run agrees or disagrees with the paper and why; "
+             "the table below it shows ours first, then the paper's."]
+    for key, heading, name in _SECTIONS:
+        parts += ["", f"## {heading}", ""]
+        if name is not None:
+            csv, md_path = out / f"{name}.csv", out / f"{name}.md"
+            if not csv.exists():
+                parts += [f"**Verdict:** not produced yet — run make reproduce PROFILE={profile}", ""]
+            else:
+                md = md_path.read_text(encoding="utf-8") if md_path.exists() else ""
+                paper = paper_table(name) if name in _PAPER else None
+                try:
+                    verdict = _VERDICTS[key](pd.read_csv(csv), paper, md)
+                except (KeyError, ValueError, IndexError, TypeError) as e:
+                    verdict = f"cannot compare: {type(e).__name__}: {e}."
+                reason = _why_table5(profile, pd.read_csv(csv), paper) if key == "table5" else why
+                parts += [f"**Verdict:** {verdict} Why: {reason}.", ""]
+                parts += [_table_body(md) if md else f"(`{md_path.name}` missing; see `{csv.name}`)", ""]
+        figs = [f for f, k in FIGURE_SECTIONS.items() if k == key]
+        have = [f for f in figs if (out / f"fig_{f}.png").exists()]
+        parts += [f"![{f}](fig_{f}.png)" for f in have]
+        missing = [f"fig_{f}.png" for f in figs if f not in have]
+        if missing:
+            parts += ["", f"Not produced yet: {', '.join(missing)}."]
+    timings = artifacts.build_dir(profile) / "timings.md"
+    if timings.exists():
+        parts += ["", "## Timing", "", f"Notebook wall-clock seconds (`build/{profile}/timings.md`):", "",
+                  timings.read_text(encoding="utf-8").strip()]
+    path = out / "REPORT.md"
+    _write_text(path, "\n".join(parts).rstrip() + "\n")
+    return path
+
+
+def cli_report(args: Any) -> int:
+    """`python -m lantern_nb report --profile P`: write REPORT.md and print its path."""
+    print(build_report(args.profile))
+    return 0
