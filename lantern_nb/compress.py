@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 from statistics import mean
 from typing import Iterable
 
@@ -76,21 +75,9 @@ def compression_stats(texts: Iterable[str]) -> dict[str, float]:
     }
 
 
-def read_job_file(path: str | Path) -> str:
-    """A job ad from disk, with a clear error when it is missing, not UTF-8 text or empty."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"job file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"job file is not UTF-8 text: {p} ({e.reason} at byte {e.start})") from None
-    if not text.strip():
-        raise ValueError(f"job file is empty: {p}")
-    return text
-
-
 def cli_compress(args: argparse.Namespace) -> int:
     """`python -m lantern_nb compress JOB_FILE`: print the compressed requirements."""
-    print(compress_job(read_job_file(args.job_file)))
+    from lantern_nb.schema import read_text_file
+
+    print(compress_job(read_text_file(args.job_file, "job")))
     return 0

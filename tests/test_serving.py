@@ -316,7 +316,7 @@ def test_cli_fit(tmp_path, monkeypatch, capsys):
     bad.write_bytes(b"caf\xe9 latin-1")
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n", encoding="utf-8")
-    for path, needle in ((tmp_path / "missing.txt", "does not exist"), (bad, "not UTF-8"), (empty, "is empty")):
+    for path, needle in ((tmp_path / "missing.txt", "not found"), (bad, "not UTF-8"), (empty, "is empty")):
         assert cli_main(["fit", "--job", str(path), "--profile", str(prof), "--run-profile", "smoke"]) == 2
         assert needle in capsys.readouterr().err
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -111,22 +110,6 @@ def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: boo
     return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing)
 
 
-def read_text_file(path: str | Path, what: str) -> str:
-    """A UTF-8 text file's content, or a clear error for missing / non-UTF-8 / empty files."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file '{p}' does not exist (or is not a file); pass a path to a text file")
-    data = p.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{what} file '{p}' is not UTF-8 text (bad byte at offset {e.start}); "
-                         f"re-save it as UTF-8") from e
-    if not text.strip():
-        raise ValueError(f"{what} file '{p}' is empty; put the {what} text in it")
-    return text
-
-
 def cli_serve(args: argparse.Namespace) -> int:
     """`python -m lantern_nb serve`: load the profile's models and run the service with uvicorn."""
     import uvicorn
@@ -154,6 +137,7 @@ def format_report(rep: FitReport) -> str:
 def cli_fit(args: argparse.Namespace) -> int:
     """`python -m lantern_nb fit`: one pair through the served models in-process."""
     from lantern_nb.profiles import load_profile
+    from lantern_nb.schema import read_text_file
 
     job = read_text_file(args.job_file, "job")
     profile = read_text_file(args.profile_file, "profile")

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts
-from lantern_nb.schema import Pair, write_jsonl
+from lantern_nb.schema import Pair, read_text_file, write_jsonl
 from lantern_nb.teachers.base import Teacher, TeacherOutput
 from lantern_nb.teachers.cache import CachedTeacher, CallCache
 
@@ -102,20 +102,6 @@ def load_outputs(cfg: Any) -> list[TeacherOutput]:
     return [TeacherOutput.from_dict(d) for d in read_jsonl(artifacts.require(cfg.name, "t1_outputs"))]
 
 
-def _read_text(path: str, what: str) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{what} file {path} is not UTF-8 text (byte {e.start}); convert it, e.g. "
-                         f"`iconv -t utf-8 {path}`") from None
-    if not text.strip():
-        raise ValueError(f"{what} file {path} is empty")
-    return text
-
-
 def summary_text(out: TeacherOutput) -> str:
     """A readable summary of one output for the terminal."""
     if out.result is None:
@@ -136,8 +122,8 @@ def cli_teach(args: argparse.Namespace) -> int:
     """`python -m lantern_nb teach`: label one pair; `--json` prints only the output-schema JSON."""
     from lantern_nb.profiles import load_profile
 
-    job = _read_text(args.job_file, "job")
-    profile = _read_text(args.profile_file, "profile")
+    job = read_text_file(args.job_file, "job")
+    profile = read_text_file(args.profile_file, "profile")
     cfg = load_profile(args.run_profile)
     pair = Pair(pair_id="cli", job_id="cli", job_text=job, profile_text=profile)
     # Anything a library prints while loading goes to stderr: stdout carries only the result.
