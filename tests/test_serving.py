@@ -419,3 +419,25 @@ def test_tiny_torch_models_batched_equal_unbatched():
         r = c.post("/v1/explain", json={"job_text": JOBS[0], "profile": PROFILES[0]})
         assert r.status_code == 200 and isinstance(r.json()["explanation"], list)
         assert c.get("/healthz").json()["modules"]["classify"]["model"]["params_m"] > 0
+
+
+def test_model_costs_and_time_breakdown():
+    import pandas as pd
+
+    from lantern_nb.serving.bench import BenchmarkResult, model_costs, time_breakdown
+    from lantern_nb.serving.loadgen import BatchingComparison
+    from lantern_nb.serving.testing import fake_models, sample_corpus
+
+    jobs, profiles = sample_corpus(4, 2)
+    costs = model_costs(fake_models(), jobs, profiles, batch_sizes=(1, 4), seconds=0.05)
+    assert list(costs.index) == [("classify", 1), ("classify", 4), ("explain", 1), ("explain", 4)]
+    assert all(costs.loc[(m, b), "requests"] % b == 0 for m, b in costs.index)
+    cap = pd.DataFrame({"throughput_rps": [100.0, 5.0], "mean_batch": [3.2, 1.4]}, index=["classify", "explain"])
+    res = BenchmarkResult(load=pd.DataFrame(), records=[], capacity=cap, models={},
+                          batching=BatchingComparison(1.0, 1.0, 1.0, pd.DataFrame()))
+    fake = pd.DataFrame({"model_rps": [50.0, 400.0, 10.0, 20.0]}, index=costs.index)
+    br = time_breakdown(res, fake)
+    assert br.loc["Classification", "model batch"] == 4 and br.loc["Explanation", "model batch"] == 1
+    assert br.loc["Classification", "overhead ms/request"] == pytest.approx(1000 / 100 - 1000 / 400)
+    assert br.loc["Explanation", "overhead ms/request"] == pytest.approx(1000 / 5 - 1000 / 10)
+    assert br.attrs["http_ratio"] == pytest.approx(20.0) and br.attrs["model_ratio"] == pytest.approx(40.0)

@@ -175,6 +175,67 @@ def run_benchmark(cfg: Profile, jobs: Sequence[str], profiles: Sequence[str], *,
                            models=served, settings=settings)
 
 
+def model_costs(models: Any, jobs: Sequence[str], profiles: Sequence[str], batch_sizes: Sequence[int] = (1, 32),
+                seconds: float = 3.0, torch_threads: int | None = None) -> pd.DataFrame:
+    """Model-only throughput (no HTTP, no queueing) of the classification and explanation modules,
+    in this process with the server's torch thread count, at each batch size.
+
+    Each cell repeats the module's call on batches of real pairs (jobs summarised once, as the
+    service stores them) for about `seconds`. Set beside the HTTP capacities it shows where a
+    request's time goes: model arithmetic vs the service's per-request overhead.
+    """
+    import torch
+
+    from lantern_nb.serving.process import default_torch_threads
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(torch_threads or default_torch_threads())
+    try:
+        uniq = list(dict.fromkeys(jobs))
+        summaries = dict(zip(uniq, models.summarizer.summarize(uniq)))
+        n = max(batch_sizes)
+        js = [summaries[jobs[i % len(jobs)]] for i in range(n)]
+        ps = [profiles[i % len(profiles)] for i in range(n)]
+        rows = []
+        for module in ("classify", "explain"):
+            for b in batch_sizes:
+                def call() -> None:
+                    if module == "classify":
+                        models.classifier.predict_proba(js[:b], ps[:b])
+                    else:
+                        models.explainer.explain(js[:b], ps[:b], ["High"] * b)
+                call()  # warm-up
+                done, t0 = 0, time.perf_counter()
+                while done == 0 or time.perf_counter() - t0 < seconds:
+                    call()
+                    done += b
+                dt = time.perf_counter() - t0
+                rows.append({"module": module, "batch": b, "requests": done, "seconds": dt,
+                             "model_rps": done / dt, "model_ms_per_request": 1000 * dt / done})
+    finally:
+        torch.set_num_threads(old)
+    return pd.DataFrame(rows).set_index(["module", "batch"])
+
+
+def time_breakdown(res: BenchmarkResult, costs: pd.DataFrame) -> pd.DataFrame:
+    """Per module: HTTP capacity vs model-only throughput at the server's mean batch size, and the
+    service overhead per request (HTTP, JSON, queueing, tokenisation outside the model call)."""
+    rows = []
+    for module in ("classify", "explain"):
+        sizes = costs.loc[module].index.to_numpy()
+        batch = int(sizes[np.abs(sizes - float(res.capacity.loc[module, "mean_batch"])).argmin()])
+        http_rps = float(res.capacity.loc[module, "throughput_rps"])
+        model_rps = float(costs.loc[(module, batch), "model_rps"])
+        rows.append({"module": MODULE_TITLES[module], "server mean batch": float(res.capacity.loc[module, "mean_batch"]),
+                     "model batch": batch, "HTTP req/s": http_rps, "model-only req/s": model_rps,
+                     "ms/request (HTTP)": 1000 / http_rps, "ms/request (model)": 1000 / model_rps,
+                     "overhead ms/request": 1000 / http_rps - 1000 / model_rps})
+    df = pd.DataFrame(rows).set_index("module")
+    df.attrs["http_ratio"] = df["HTTP req/s"].iloc[0] / df["HTTP req/s"].iloc[1]
+    df.attrs["model_ratio"] = df["model-only req/s"].iloc[0] / df["model-only req/s"].iloc[1]
+    return df
+
+
 def _size(info: dict[str, Any]) -> str:
     if info.get("params_m") is None:
         return "rule-based" if "Rule" in str(info.get("class")) else "-"
@@ -270,6 +331,5 @@ def batching_figure(res: BenchmarkResult):
     return fig
 
 
-__all__ = ["GOALS", "BenchmarkResult", "batching_figure", "latency_figure", "run_benchmark", "sample_texts",
-           "start_servers",
-           "table5_frame", "table5_note"]
+__all__ = ["GOALS", "BenchmarkResult", "batching_figure", "latency_figure", "model_costs", "run_benchmark",
+           "sample_texts", "start_servers", "table5_frame", "table5_note", "time_breakdown"]
