@@ -115,6 +115,34 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(-1, keepdims=True)
 
 
+def prior_bias(probs: np.ndarray, prior: Sequence[float], iters: int = 200) -> np.ndarray:
+    """Per-label log-score bias b with mean(softmax(log probs + b)) == `prior` (fixed-point iteration).
+
+    Beyond the paper: a small T2 can put nearly every pair in one class even when D_seed is
+    balanced; shifting its label scores by one constant per label (fitted on the unlabelled
+    corpus, like the prior correction of Saerens et al. 2002) keeps T2's ranking of pairs within
+    each label and makes its mean label probabilities equal D_seed's label shares (hard-label
+    shares follow as far as T2's scores vary between pairs).
+    """
+    prior_arr = np.asarray(prior, dtype=np.float64)
+    if prior_arr.shape != (probs.shape[1],) or (prior_arr <= 0).any():
+        raise ValueError(f"prior must have {probs.shape[1]} positive entries, got {list(prior)}")
+    logp = np.log(np.clip(probs, 1e-300, None))
+    b = np.zeros(probs.shape[1])
+    for _ in range(iters):
+        b += np.log(prior_arr / prior_arr.sum()) - np.log(softmax(logp + b).mean(0))
+    return b - b.mean()
+
+
+def seed_prior(cfg: Any) -> list[float]:
+    """Label shares (LABELS order) of D_seed's train split: the reviewed labels' distribution."""
+    from lantern_nb.explain import seed_rows
+    from lantern_nb.schema import parse_explanation
+
+    labels = [parse_explanation(r["target"])[0] for r in seed_rows(cfg, "train")]
+    return [(labels.count(lab) + 1) / (len(labels) + len(LABELS)) for lab in LABELS]
+
+
 def label_with_t2(model: torch.nn.Module, tokenizer, pairs: Sequence[Pair | dict[str, Any]], batch_size: int = 16,
                   max_prompt_tokens: int | None = None, progress: bool = True) -> tuple[list[str], np.ndarray]:
     """T2's label and probabilities [n, 3] (LABELS order) for each pair, from the explanation prompt
@@ -129,12 +157,12 @@ def label_with_t2(model: torch.nn.Module, tokenizer, pairs: Sequence[Pair | dict
     return [LABELS[i] for i in probs.argmax(-1)], probs
 
 
-def _rows(pairs: Sequence[Pair], labels: Sequence[str], probs: np.ndarray) -> list[dict[str, Any]]:
+def _rows(pairs: Sequence[Pair], probs: np.ndarray, raw: np.ndarray) -> list[dict[str, Any]]:
     rows = []
-    for p, lab, pr in zip(pairs, labels, probs):
+    for p, pr, rw in zip(pairs, probs, raw):
         d = p.to_dict()
-        d.update(t2_label=lab, t2_probs=[round(float(x), 6) for x in pr],
-                 hard_negative=bool(p.meta.get("hard_negative", False)))
+        d.update(t2_label=LABELS[int(pr.argmax())], t2_probs=[round(float(x), 6) for x in pr],
+                 t2_probs_raw=[round(float(x), 6) for x in rw], hard_negative=bool(p.meta.get("hard_negative", False)))
         rows.append(d)
     return rows
 
@@ -142,24 +170,43 @@ def _rows(pairs: Sequence[Pair], labels: Sequence[str], probs: np.ndarray) -> li
 def _fingerprint(cfg: Any, pairs: Sequence[Pair]) -> dict[str, Any]:
     weights = sorted(artifacts.artifact_path(cfg.name, "t2").rglob("*.safetensors"))
     return {"n": len(pairs), "first": pairs[0].pair_id if pairs else None, "last": pairs[-1].pair_id if pairs else None,
-            "teacher": cfg.models.teacher, "t2_mtime": max((w.stat().st_mtime for w in weights), default=0.0)}
+            "teacher": cfg.models.teacher, "t2_mtime": max((w.stat().st_mtime for w in weights), default=0.0),
+            "calibration": cfg.classifier.t2_calibration}
 
 
-def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int) -> list[dict[str, Any]]:
-    meta_path = path.with_suffix(".meta.json")
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".meta.json")
+
+
+def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int,
+                  bias: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """T2-labelled rows of `pairs`, cached at `path` by fingerprint. With `classifier.t2_calibration:
+    prior` the label scores are shifted by `bias`, or by a bias fitted here to D_seed's label shares
+    when `bias` is None (the D_cls corpus); the bias is recorded in the meta file."""
+    mode = cfg.classifier.t2_calibration
+    if mode not in ("none", "prior"):
+        raise ValueError(f"classifier.t2_calibration: {mode!r} is not one of none, prior")
+    meta_path = _meta_path(path)
     fp = _fingerprint(cfg, pairs)
+    if bias is not None:
+        fp["bias"] = [round(float(x), 9) for x in bias]
     if path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == fp:
         return list(read_jsonl(path))
     from lantern_nb import sft
 
     model, tok = sft.load_t2(cfg)
     t0 = time.perf_counter()
-    labels, probs = label_with_t2(model, tok, pairs, batch_size, cfg.sft.max_length)
+    _, raw = label_with_t2(model, tok, pairs, batch_size, cfg.sft.max_length)
     seconds = time.perf_counter() - t0
-    rows = _rows(pairs, labels, probs)
+    if mode == "prior" and bias is None:
+        bias = prior_bias(raw, seed_prior(cfg))
+    probs = softmax(np.log(np.clip(raw, 1e-300, None)) + bias) if mode == "prior" else raw
+    rows = _rows(pairs, probs, raw)
     write_jsonl(path, rows)
     meta_path.write_text(json.dumps({"fingerprint": fp, "seconds": round(seconds, 2),
-                                     "pairs_per_s": round(len(pairs) / max(seconds, 1e-9), 2)}, indent=2))
+                                     "pairs_per_s": round(len(pairs) / max(seconds, 1e-9), 2),
+                                     "calibration": mode, "bias": None if bias is None else [float(x) for x in bias]},
+                                    indent=2))
     return rows
 
 
@@ -172,12 +219,22 @@ def build_d_cls(cfg: Any, batch_size: int = 32) -> Path:
     return path
 
 
+def calibration_bias(cfg: Any) -> np.ndarray | None:
+    """The label-score bias fitted when D_cls was labelled (None without calibration)."""
+    if cfg.classifier.t2_calibration == "none":
+        return None
+    path = build_d_cls(cfg)
+    bias = json.loads(_meta_path(path).read_text()).get("bias")
+    return None if bias is None else np.asarray(bias, dtype=np.float64)
+
+
 def label_test_pairs(cfg: Any, batch_size: int = 32) -> list[dict[str, Any]]:
-    """D_base's held-out test pairs labelled by T2 (the classifier's evaluation set; cached beside D_cls)."""
+    """D_base's held-out test pairs labelled by T2 (the classifier's evaluation set; cached beside D_cls),
+    calibrated with D_cls's bias, never one fitted on the test pairs."""
     from lantern_nb.data import load_pairs
 
     path = artifacts.artifact_path(cfg.name, "d_cls").with_name("test_t2.jsonl")
-    return _label_cached(cfg, load_pairs(cfg.name, "test"), path, batch_size)
+    return _label_cached(cfg, load_pairs(cfg.name, "test"), path, batch_size, bias=calibration_bias(cfg))
 
 
 def labelling_seconds(cfg: Any, which: str = "d_cls") -> float | None:
@@ -199,6 +256,9 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(df), "hard_negative_share": float(df.hard.mean()) if len(df) else 0.0,
                            "t2_label_share": {lab: float((df.t2 == lab).mean()) for lab in LABELS},
                            "mean_confidence": float(df.conf.mean()) if len(df) else float("nan")}
+    if rows and "t2_probs_raw" in rows[0]:
+        raw = [LABELS[int(np.argmax(r["t2_probs_raw"]))] for r in rows]
+        out["t2_label_share_uncalibrated"] = {lab: raw.count(lab) / len(raw) for lab in LABELS}
     if len(known):
         out["t2_vs_latent_agreement"] = float((known.t2 == known.latent).mean())
         hard = known[known.hard]

@@ -157,3 +157,20 @@ def test_minilm_wheel_backbone_forward():
     cos = torch.nn.functional.cosine_similarity
     assert cos(a, b) > cos(a, c)
     assert emb.shape == (2, 384)
+
+
+def test_prior_bias_matches_the_prior_and_keeps_rankings():
+    from lantern_nb.label_cls import prior_bias
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(400, 3)) + np.array([3.0, 0.0, -1.0])  # T2 biased towards label 0
+    probs = softmax(logits)
+    prior = [0.2, 0.5, 0.3]
+    b = prior_bias(probs, prior)
+    cal = softmax(np.log(probs) + b)
+    np.testing.assert_allclose(cal.mean(0), prior, atol=1e-6)
+    assert (probs.argmax(1) == 0).mean() > 0.8 and (cal.argmax(1) == 0).mean() < 0.5
+    shift = np.log(cal[:, 0] / cal[:, 1]) - np.log(probs[:, 0] / probs[:, 1])  # log-odds move by one constant
+    np.testing.assert_allclose(shift, b[0] - b[1], atol=1e-9)
+    with pytest.raises(ValueError, match="3 positive entries"):
+        prior_bias(probs, [0.5, 0.5])

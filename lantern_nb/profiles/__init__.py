@@ -142,6 +142,7 @@ class ClassifierCfg:
     soft_label_weight: float  # weight of KD on T2's soft labels (0 = hard labels only)
     freeze_backbone: bool
     max_train_pairs: dict[str, int] = field(default_factory=dict)  # backbone key -> D_cls pairs it trains on ({} = all)
+    t2_calibration: str = "none"  # none | prior: shift T2's label scores so its mean label probabilities on D_cls match D_seed's label shares
 
 
 @dataclass
