@@ -176,7 +176,7 @@ def run_benchmark(cfg: Profile, jobs: Sequence[str], profiles: Sequence[str], *,
 
 
 def model_costs(models: Any, jobs: Sequence[str], profiles: Sequence[str], batch_sizes: Sequence[int] = (1, 32),
-                seconds: float = 3.0, torch_threads: int | None = None) -> pd.DataFrame:
+                seconds: float = 2.0, torch_threads: int | None = None) -> pd.DataFrame:
     """Model-only throughput (no HTTP, no queueing) of the classification and explanation modules,
     in this process with the server's torch thread count, at each batch size.
 
