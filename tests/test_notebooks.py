@@ -53,6 +53,6 @@ def test_all_notebooks_run_in_smoke_profile_reproducibly(tmp_path, monkeypatch):
     a, b = _tables(first), _tables(second)
     assert a.keys() == b.keys()
     for name in a:
-        if name == "table5_serving":
+        if name.startswith("table5"):  # serving: measured under load, all timing
             continue
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=1e-6, obj=name)
