@@ -368,11 +368,12 @@ def build_report(profile: str) -> Path:
             else:
                 md = md_path.read_text(encoding="utf-8") if md_path.exists() else ""
                 paper = paper_table(name) if name in _PAPER else None
+                ours = load_table(name, profile)
                 try:
-                    verdict = _VERDICTS[key](pd.read_csv(csv), paper, md)
+                    verdict = _VERDICTS[key](ours, paper, md)
                 except (KeyError, ValueError, IndexError, TypeError) as e:
                     verdict = f"cannot compare: {type(e).__name__}: {e}."
-                reason = _why_table5(profile, pd.read_csv(csv), paper) if key == "table5" else why
+                reason = _why_table5(profile, ours, paper) if key == "table5" else why
                 parts += [f"**Verdict:** {verdict} Why: {reason}.", ""]
                 parts += [_table_body(md) if md else f"(`{md_path.name}` missing; see `{csv.name}`)", ""]
         figs = [f for f, k in FIGURE_SECTIONS.items() if k == key]
