@@ -16,6 +16,7 @@ NOTEBOOKS := 01_prompting 02_filtering 03_teacher_sft 04_kd_divergences 05_multi
              06_classifier_structures 07_serving_benchmark
 BUILD := build/$(PROFILE)
 SETUP_STAMP := $(VENV)/.setup-done
+INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.py' -not -path '*/__pycache__/*')
 
 help:
 	@echo "make setup                  create .venv (CPU torch first when there is no CUDA), install lantern_nb + dev extras, register the '$(KERNEL)' kernel"
@@ -35,29 +36,33 @@ $(SETUP_STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" >/dev/null
 	touch $@
 
-# Each executed notebook depends on its source and on the previous one's output, so an interrupted
-# run resumes at the first notebook whose output is missing or older than its inputs. Papermill
-# writes to X.tmp, moved into place only on success: a failed run never looks finished.
+# Each executed notebook depends on its source, the previous one's output, the profile and the
+# package's code, so an interrupted run resumes at the first notebook whose output is missing or
+# older than its inputs. Papermill writes to X.tmp, moved into place only on success: a failed run
+# never looks finished. Times (wall, CPU, steal) go to build/<profile>/timings.tsv.
 define NOTEBOOK_RULE
-$(BUILD)/$(1).ipynb: notebooks/$(1).ipynb $(2) | $(SETUP_STAMP)
+$(BUILD)/$(1).ipynb: notebooks/$(1).ipynb $(2) $(INPUTS) | $(SETUP_STAMP) preflight
 	@mkdir -p $(BUILD)
-	@start=$$$$(date +%s.%N); \
-	$(PY) -m papermill -k $(KERNEL) --cwd $(ROOT)/notebooks --log-output --no-progress-bar \
-	  -p PROFILE $(PROFILE) notebooks/$(1).ipynb $$@.tmp && mv $$@.tmp $$@; \
-	status=$$$$?; end=$$$$(date +%s.%N); \
-	secs=$$$$(python3 -c "print(round($$$$end-$$$$start,1))"); \
-	echo -e "$(1)\t$$$$secs" >> $(BUILD)/timings.tsv; echo "$(1): $$$$secs s"; exit $$$$status
+	@$(PY) -m lantern_nb.timing run --name $(1) --tsv $(BUILD)/timings.tsv -- \
+	  $(PY) -m papermill -k $(KERNEL) --cwd $(ROOT)/notebooks --log-output --no-progress-bar \
+	  -p PROFILE $(PROFILE) notebooks/$(1).ipynb $$@.tmp
+	@mv $$@.tmp $$@
 endef
 prev = $(if $(filter-out 1,$(1)),$(BUILD)/$(word $(shell echo $$(($(1)-1))),$(NOTEBOOKS)).ipynb)
 $(foreach i,1 2 3 4 5 6 7,$(eval $(call NOTEBOOK_RULE,$(word $(i),$(NOTEBOOKS)),$(call prev,$(i)))))
+
+# Before any notebook: the profile loads strictly and this machine has what it needs (the paper
+# profile stops here at once without CUDA). Order-only, so it never forces a rerun.
+preflight: $(SETUP_STAMP)
+	@$(PY) -m lantern_nb check --profile $(PROFILE)
 
 ifeq ($(DRY_RUN),1)
 reproduce: $(SETUP_STAMP)
 	$(PY) -m lantern_nb plan --profile $(PROFILE)
 else
 reproduce: $(SETUP_STAMP) $(addprefix $(BUILD)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-	$(PY) -m lantern_nb.timing $(BUILD)/timings.tsv
-	$(PY) -m lantern_nb report --profile $(PROFILE)
+	$(PY) -m lantern_nb.timing table $(BUILD)/timings.tsv --copy-to figures/$(PROFILE)
+	$(PY) -m lantern_nb report --profile $(PROFILE) --readme README.md
 endif
 
 test: $(SETUP_STAMP)
@@ -69,4 +74,4 @@ lab: $(SETUP_STAMP)
 clean:
 	rm -rf build data/smoke data/cpu figures/smoke
 
-.PHONY: help setup reproduce test lab clean
+.PHONY: help setup preflight reproduce test lab clean

@@ -70,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", default="paper", choices=PROFILES)
     c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))
 
+    c = sub.add_parser("check", help="load a profile strictly and check this machine can run it (make reproduce does)")
+    c.add_argument("--profile", default="cpu", choices=PROFILES)
+    c.set_defaults(func=_lazy("lantern_nb.nb:cli_check"))
+
     c = sub.add_parser("report", help="write figures/<profile>/REPORT.md: every table vs the paper, with verdicts")
     c.add_argument("--profile", default="cpu", choices=PROFILES)
+    c.add_argument("--readme", default=None, help="also rewrite this README's results section for the profile")
     c.set_defaults(func=_lazy("lantern_nb.report:cli_report"))
     return p
 

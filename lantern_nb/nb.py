@@ -30,19 +30,17 @@ def setup() -> dict[str, Any]:
 
 
 def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch (every device) RNGs, as transformers.set_seed does, without the
+    ~7 s import of transformers' training stack in notebooks that never train."""
     import torch
-    from transformers import set_seed
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    set_seed(seed)
 
 
-def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
-    """Load `profile` strictly (unknown keys / wrong types raise, naming the key), seed everything,
-    and forbid hub access for the offline profiles."""
-    cfg = load_profile(profile, **(overrides or {}))
+def require_device(cfg: Profile) -> None:
+    """Stop at once when `cfg` needs hardware this machine lacks (the paper profile needs CUDA)."""
     if cfg.name == "paper":
         import torch
 
@@ -50,7 +48,25 @@ def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
             raise RuntimeError("the paper profile needs a CUDA GPU (paper: 8x H100 80GB) and hub access; this machine "
                                "has no GPU. Check the plan with `make reproduce PROFILE=paper DRY_RUN=1`, or run "
                                "PROFILE=cpu here.")
-    else:
+
+
+def cli_check(args: Any) -> int:
+    """`python -m lantern_nb check --profile P`: the profile loads strictly and its hardware is here."""
+    try:
+        require_device(load_profile(args.profile))
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        print(f"error: {e}")
+        return 2
+    print(f"profile {args.profile}: ok")
+    return 0
+
+
+def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
+    """Load `profile` strictly (unknown keys / wrong types raise, naming the key), seed everything,
+    and forbid hub access for the offline profiles."""
+    cfg = load_profile(profile, **(overrides or {}))
+    require_device(cfg)
+    if cfg.name != "paper":
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     seed_everything(cfg.seed)

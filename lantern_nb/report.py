@@ -7,6 +7,7 @@ package versions) so a result can be traced to the code and settings that made i
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from datetime import datetime, timezone
@@ -348,12 +349,44 @@ def _provenance_line(out: Path, names: list[str]) -> str:
     return f"Git sha {sha}, {date} (newest table provenance: `{newest.name}`)."
 
 
+def table_verdicts(profile: str) -> list[tuple[str, str, str | None]]:
+    """(section key, heading, verdict line or None when the table is missing) for every table of
+    `profile`, each verdict computed from the saved CSV against the paper's stored numbers."""
+    out = artifacts.figures_dir(profile)
+    why, result = _why(profile), []
+    for key, heading, name in _SECTIONS:
+        if name is None:
+            continue
+        if not (out / f"{name}.csv").exists():
+            result.append((key, heading, None))
+            continue
+        md_path = out / f"{name}.md"
+        md = md_path.read_text(encoding="utf-8") if md_path.exists() else ""
+        paper = paper_table(name) if name in _PAPER else None
+        ours = load_table(name, profile)
+        try:
+            verdict = _VERDICTS[key](ours, paper, md)
+        except (KeyError, ValueError, IndexError, TypeError) as e:
+            verdict = f"cannot compare: {type(e).__name__}: {e}."
+        reason = _why_table5(profile, ours, paper) if key == "table5" else why
+        result.append((key, heading, f"{verdict} Why: {reason}."))
+    return result
+
+
+def _timings_md(profile: str) -> Path | None:
+    """The run's timing table: build/<profile>/timings.md, else the copy under figures/<profile>/."""
+    for path in (artifacts.build_dir(profile) / "timings.md", artifacts.figures_dir(profile) / "timings.md"):
+        if path.exists():
+            return path
+    return None
+
+
 def build_report(profile: str) -> Path:
     """Write figures/<profile>/REPORT.md: each table with one computed paper-vs-ours verdict, its
-    figures and, when present, build/<profile>/timings.md; returns the path."""
+    figures and, when present, the run's per-notebook timing table; returns the path."""
     out = artifacts.figures_dir(profile)
     out.mkdir(parents=True, exist_ok=True)
-    why = _why(profile)
+    verdicts = {key: line for key, _, line in table_verdicts(profile)}
     names = [t for _, _, t in _SECTIONS if t]
     parts = [f"# LANTERN paper vs this reproduction — {profile} profile", "",
              _provenance_line(out, names), "",
@@ -362,36 +395,71 @@ def build_report(profile: str) -> Path:
     for key, heading, name in _SECTIONS:
         parts += ["", f"## {heading}", ""]
         if name is not None:
-            csv, md_path = out / f"{name}.csv", out / f"{name}.md"
-            if not csv.exists():
+            md_path, line = out / f"{name}.md", verdicts.get(key)
+            if line is None:
                 parts += [f"**Verdict:** not produced yet — run make reproduce PROFILE={profile}", ""]
             else:
                 md = md_path.read_text(encoding="utf-8") if md_path.exists() else ""
-                paper = paper_table(name) if name in _PAPER else None
-                ours = load_table(name, profile)
-                try:
-                    verdict = _VERDICTS[key](ours, paper, md)
-                except (KeyError, ValueError, IndexError, TypeError) as e:
-                    verdict = f"cannot compare: {type(e).__name__}: {e}."
-                reason = _why_table5(profile, ours, paper) if key == "table5" else why
-                parts += [f"**Verdict:** {verdict} Why: {reason}.", ""]
-                parts += [_table_body(md) if md else f"(`{md_path.name}` missing; see `{csv.name}`)", ""]
+                parts += [f"**Verdict:** {line}", ""]
+                parts += [_table_body(md) if md else f"(`{md_path.name}` missing; see `{name}.csv`)", ""]
         figs = [f for f, k in FIGURE_SECTIONS.items() if k == key]
         have = [f for f in figs if (out / f"fig_{f}.png").exists()]
         parts += [f"![{f}](fig_{f}.png)" for f in have]
         missing = [f"fig_{f}.png" for f in figs if f not in have]
         if missing:
             parts += ["", f"Not produced yet: {', '.join(missing)}."]
-    timings = artifacts.build_dir(profile) / "timings.md"
-    if timings.exists():
-        parts += ["", "## Timing", "", f"Notebook wall-clock seconds (`build/{profile}/timings.md`):", "",
-                  timings.read_text(encoding="utf-8").strip()]
+    timings = _timings_md(profile)
+    if timings is not None:
+        parts += ["", "## Timing", "", "Seconds per notebook (wall clock, CPU time of the notebook's processes, "
+                  "and the VM's CPU steal during it):", "", timings.read_text(encoding="utf-8").strip()]
     path = out / "REPORT.md"
     _write_text(path, "\n".join(parts).rstrip() + "\n")
     return path
 
 
+README_START, README_END = "<!-- results:{profile}:start -->", "<!-- results:{profile}:end -->"
+# The figures README shows inline, one per table (REPORT.md has them all).
+README_FIGURES: tuple[str, ...] = ("teacher_sft_curves", "kd_rouge", "distillation_paths", "classifier_confusion",
+                                   "serving_latency")
+
+
+def readme_section(profile: str, figures_rel: str) -> str:
+    """The README block for `profile`: one verdict per table, the key figures, the timing table."""
+    out = artifacts.figures_dir(profile)
+    lines = [f"Generated by `make reproduce PROFILE={profile}` from `{figures_rel}/` "
+             f"({_provenance_line(out, [t for _, _, t in _SECTIONS if t])}); every table beside the paper's in "
+             f"[`{figures_rel}/REPORT.md`]({figures_rel}/REPORT.md).", ""]
+    for _, heading, line in table_verdicts(profile):
+        lines.append(f"- **{heading}**: {line or 'not produced yet.'}")
+    figs = [f for f in README_FIGURES if (out / f"fig_{f}.png").exists()]
+    if figs:
+        lines += ["", " ".join(f'<img src="{figures_rel}/fig_{f}.png" width="400" alt="{f}">' for f in figs)]
+    timings = _timings_md(profile)
+    if timings is not None:
+        lines += ["", "Seconds per notebook (wall, CPU, steal %):", "", timings.read_text(encoding="utf-8").strip()]
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, profile: str) -> bool:
+    """Replace the text between README's results markers for `profile`; False if it has none."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_START.format(profile=profile), README_END.format(profile=profile)
+    if start not in text or end not in text:
+        return False
+    rel = Path(os.path.relpath(artifacts.figures_dir(profile), readme.resolve().parent)).as_posix()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    _write_text(readme, f"{head}{start}\n{readme_section(profile, rel)}\n{end}{tail}")
+    return True
+
+
 def cli_report(args: Any) -> int:
     """`python -m lantern_nb report --profile P`: write REPORT.md and print its path."""
     print(build_report(args.profile))
+    if getattr(args, "readme", None):
+        if not update_readme(args.readme, args.profile):
+            print(f"{args.readme} has no {README_START.format(profile=args.profile)} marker: left unchanged")
+        else:
+            print(f"updated the {args.profile} results section of {args.readme}")
     return 0

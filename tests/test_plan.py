@@ -30,3 +30,16 @@ def test_memory_full_is_16_bytes_per_param():
     a = plan.Arch(1e9, 1024, 10, 1000, "x", 1000)
     m = plan.train_memory_gb(a, 1, 1, "full")
     assert (m["weights"] + m["grads"] + m["optimizer"]) * 1024 ** 3 == pytest.approx(16e9)
+
+
+def test_check_stops_paper_profile_without_cuda_and_passes_cpu(capsys, monkeypatch):
+    import torch
+
+    from lantern_nb import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["check", "--profile", "paper"]) == 2
+    out = capsys.readouterr().out
+    assert "needs a CUDA GPU" in out and "DRY_RUN=1" in out
+    assert cli.main(["check", "--profile", "cpu"]) == 0
+    assert "profile cpu: ok" in capsys.readouterr().out

@@ -81,3 +81,30 @@ def test_written_atomically_with_figures_and_cli(tmp_root, monkeypatch, capsys):
     text = path.read_text(encoding="utf-8")
     assert "![kd_rouge](fig_kd_rouge.png)" in text and "## Timing" in text
     assert "table1_kd_divergences (smoke profile)" not in text  # the saved table's own heading is dropped
+
+
+def test_readme_section_replaced_between_markers_only(tmp_root, tmp_path):
+    _write("table1_kd_divergences", _table1(0.2))
+    out = artifacts.figures_dir(PROFILE)
+    (out / "fig_kd_rouge.png").write_bytes(b"png")
+    (out / "timings.md").write_text("| notebook | seconds |\n|:--|--:|\n| total | 12.0 |\n", encoding="utf-8")
+    readme = tmp_root / "README.md"
+    start, end = report.README_START.format(profile=PROFILE), report.README_END.format(profile=PROFILE)
+    readme.write_text(f"# Title\n\nbefore\n{start}\nstale numbers\n{end}\nafter\n", encoding="utf-8")
+    assert report.update_readme(readme, PROFILE)
+    text = readme.read_text(encoding="utf-8")
+    assert "stale numbers" not in text and text.startswith("# Title\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
+    block = text.split(start)[1].split(end)[0]
+    assert "**Table 1 — KD divergences**: best divergence here JS (0.3000)" in block
+    assert "**Table 3 — teacher fine-tuning**: not produced yet." in block
+    assert 'src="figures/smoke/fig_kd_rouge.png"' in block and "| total | 12.0 |" in block
+    assert report.update_readme(readme, PROFILE) and readme.read_text(encoding="utf-8") == text  # idempotent
+
+
+def test_readme_without_markers_is_left_unchanged(tmp_root, capsys):
+    _write("table1_kd_divergences", _table1(0.2))
+    readme = tmp_root / "README.md"
+    readme.write_text("# no markers\n", encoding="utf-8")
+    assert cli.main(["report", "--profile", PROFILE, "--readme", str(readme)]) == 0
+    assert "has no <!-- results:smoke:start --> marker" in capsys.readouterr().out
+    assert readme.read_text(encoding="utf-8") == "# no markers\n"
