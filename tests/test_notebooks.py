@@ -1,6 +1,6 @@
 """Execute every notebook with papermill in the smoke profile, twice, in isolated roots: all seven
-run, all five tables are written, nothing half-written is left, and the two runs give identical
-tables (timing columns excepted)."""
+run, all five tables are written, nothing half-written is left, and the two runs (under different
+PYTHONHASHSEEDs) give identical tables (timing columns excepted)."""
 import re
 from pathlib import Path
 
@@ -16,10 +16,11 @@ TIMING = re.compile(r"second|time|throughput|latency|qps|rps|/s\b|per_s|speed|\b
                     re.I)
 
 
-def _run_all(root: Path, monkeypatch) -> None:
+def _run_all(root: Path, monkeypatch, hash_seed: str) -> None:
     import papermill as pm
 
     monkeypatch.setenv("LANTERN_ROOT", str(root))
+    monkeypatch.setenv("PYTHONHASHSEED", hash_seed)  # inherited by the kernels: set order must not matter
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = root / "build"
     out.mkdir(parents=True)
@@ -45,11 +46,11 @@ def test_all_notebooks_run_in_smoke_profile_reproducibly(tmp_path, monkeypatch):
     except NoSuchKernel:
         pytest.fail(f"Jupyter kernel '{KERNEL}' is not registered; run `make setup`")
     first, second = tmp_path / "run1", tmp_path / "run2"
-    _run_all(first, monkeypatch)
+    _run_all(first, monkeypatch, "1")
     for name in TABLES:
         assert (first / "figures" / "smoke" / f"{name}.csv").exists(), f"{name} was not written"
     assert not [p for p in first.rglob("*") if p.name.endswith(".tmp")], "a half-written artifact was left"
-    _run_all(second, monkeypatch)
+    _run_all(second, monkeypatch, "2")
     a, b = _tables(first), _tables(second)
     assert a.keys() == b.keys()
     for name in a:

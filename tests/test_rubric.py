@@ -165,3 +165,23 @@ def test_teacher_protocol_raw_is_parseable_and_deterministic():
 def test_job_without_requirements_still_gets_a_result():
     result, _ = assess("Barista\n\nCome make coffee with us! Great tips and a fun team.", resume("support_agent"))
     assert result.qualifications and result.label in ("Low", "Medium", "High")
+
+
+def test_rubric_labels_do_not_depend_on_pythonhashseed():
+    """Set iteration order changes with PYTHONHASHSEED; T1's outputs (and so D_seed and every table
+    after it) must not. Job j00031 of the cpu corpus has equal-length overlapping lexicon matches."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib\nfrom lantern_nb.data.generator import generate_pairs\n"
+            "from lantern_nb.teachers.rubric import RubricTeacher\n"
+            "outs = RubricTeacher().label(generate_pairs(32, 6, 0))\n"
+            "print(hashlib.sha256('\\n'.join(o.raw for o in outs).encode()).hexdigest())")
+    digests = set()
+    for seed in ("1", "2", "3"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, f"T1 outputs differ between hash seeds: {digests}"

@@ -788,19 +788,24 @@ def _index() -> tuple[dict[str, list[Term]], list[Term]]:
     return by_key, always
 
 
+@lru_cache(maxsize=None)
+def _rank() -> dict[int, int]:
+    return {id(t): i for i, t in enumerate(TERMS)}
+
+
 def _candidates(text: str) -> list[Term]:
+    """Terms worth searching in `text`, in lexicon order: overlapping matches of equal length are
+    resolved by that order, never by set iteration order (which changes with PYTHONHASHSEED)."""
     by_key, always = _index()
     text_keys: set[str] = set()
     for tok in _TOKEN_RE.findall(text):
         text_keys |= _keys(tok)
-    seen = {id(t) for t in always}
-    out = list(always)
+    found = {id(t): t for t in always}
     for k in text_keys:
         for t in by_key.get(k, ()):
-            if id(t) not in seen:
-                seen.add(id(t))
-                out.append(t)
-    return out
+            found.setdefault(id(t), t)
+    rank = _rank()
+    return sorted(found.values(), key=lambda t: rank[id(t)])
 
 
 @lru_cache(maxsize=65536)
