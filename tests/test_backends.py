@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +35,9 @@ class FakeOpenAI:
         self.reply = "ok"
         self.body_400 = "bad request"
         self.status_for = None
+        self.answered: list[dict[str, Any]] = []  # requests whose whole 200 reply was written
+        self.gate = threading.Event()  # cleared: hold every new reply (requests stay in flight)
+        self.gate.set()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +52,7 @@ class FakeOpenAI:
                 if fake.status_for is not None:
                     status = fake.status_for(body) or status
                 time.sleep(delay)
+                fake.gate.wait()
                 if status == 200:
                     text = fake.reply if isinstance(fake.reply, str) else fake.reply(body)
                     payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
@@ -59,8 +67,11 @@ class FakeOpenAI:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    return
+                if status == 200:
+                    fake.answered.append(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -69,6 +80,7 @@ class FakeOpenAI:
         self.thread.start()
 
     def close(self) -> None:
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -205,9 +217,13 @@ class Scripted:
     def decoding_params(self) -> dict[str, Any]:
         return {"temperature": 0}
 
-    def complete(self, batch, max_new_tokens):
+    def complete(self, batch, max_new_tokens, on_result=None):
         self.batches.append(len(batch))
-        return [self.answer(m) for m in batch]
+        out = [self.answer(m) for m in batch]
+        for i, text in enumerate(out):
+            if on_result is not None:
+                on_result(i, text)
+        return out
 
 
 def _step_answer(messages) -> str:
@@ -268,6 +284,66 @@ def test_smollm2_greedy_batched() -> None:
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures"
+
+LABEL_CHILD = """
+import sys
+from lantern_nb.schema import Pair
+from lantern_nb.teachers.backends import OpenAIChatBackend
+from lantern_nb.teachers.cache import CallCache
+from lantern_nb.teachers.llm import LLMTeacher
+
+url, cache_path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+backend = OpenAIChatBackend(url, "fake-model", concurrency=4, timeout_s=60, max_retries=0)
+pairs = [Pair(f"p{i}", f"j{i}", f"JOB-{i} needs Python", "Python developer") for i in range(n)]
+outs = LLMTeacher(backend, "monolithic", CallCache(cache_path), max_new_tokens=64).label(pairs)
+print(sum(o.result is not None for o in outs))
+"""
+
+
+def _prompt_id(body: dict[str, Any]) -> str:
+    return json.dumps(body["messages"]).split("JOB-")[1].split()[0]
+
+
+def label_with_kills(server: FakeOpenAI, tmp_path: Path, n: int, kill_after: list[int]) -> dict[str, int]:
+    """Label `n` pairs through the real openai backend in a child process (default chunk of 16,
+    4 requests in flight), SIGKILL it after each count in `kill_after` of answered requests, then
+    let a last run finish. Before each kill the server holds new replies and gives the child up to
+    3 s to store what was already answered, so a kill loses only requests still in flight."""
+    server.reply = lambda body: _fit_json("Python developer")
+    script, cache = tmp_path / "label.py", tmp_path / "calls.jsonl"
+    script.write_text(LABEL_CHILD)
+    cmd = [sys.executable, str(script), server.url, str(cache), str(n)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    records = lambda: len(cache.read_bytes().splitlines()) if cache.exists() else 0  # noqa: E731
+    for count in kill_after:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 60
+        while len(server.answered) < count and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.002)
+        server.gate.clear()
+        settle = time.monotonic() + 3
+        while records() < len(server.answered) and time.monotonic() < settle:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        server.gate.set()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout.split()[-1]) == n
+    answered = [_prompt_id(b) for b in server.answered]
+    return {"requests": len(server.received), "answered": len(answered),
+            "paid_twice": len(answered) - len(set(answered)), "distinct": len(set(answered))}
+
+
+@pytest.mark.parametrize("kill_after", [[40], [20, 45]])
+def test_no_paid_call_repeated_after_kill(server: FakeOpenAI, tmp_path: Path, kill_after: list[int]) -> None:
+    """Killed in the middle of a chunk (once, then twice), a resumed run asks for no prompt whose
+    answer the server had already delivered: every completed request was stored on arrival."""
+    server.script = [(200, {}, 0.01)] * 1000
+    counts = label_with_kills(server, tmp_path, 60, kill_after)
+    assert counts["distinct"] == 60
+    assert counts["paid_twice"] == 0, counts
 
 
 def _cli(*args: str, env: dict[str, str] | None = None):

@@ -92,7 +92,7 @@ CHILD = textwrap.dedent("""
         name, model = "fake", "counter"
         def decoding_params(self):
             return {"temperature": 0}
-        def complete(self, batch, max_new_tokens):
+        def complete(self, batch, max_new_tokens, on_result=None):
             out = []
             for msgs in batch:
                 pid = msgs[-1]["content"].split("JOB-")[1].split()[0]

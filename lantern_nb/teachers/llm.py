@@ -47,7 +47,7 @@ class LLMTeacher:
         self.name = name or f"{backend.name}:{backend.model}:{strategy}"
         self.chunk_size = max(1, chunk_size)
         self.progress = progress
-        self.calls = 0  # backend calls actually made (cache misses)
+        self.calls = 0  # completions received from the backend (cache misses)
         self.failures: dict[str, str] = {}  # cache key -> per-request backend error
 
     def _key(self, messages: Messages) -> str:
@@ -56,9 +56,10 @@ class LLMTeacher:
 
     def complete(self, batch: list[Messages], step: str = "call") -> tuple[list[str | None], list[bool]]:
         """Completions for `batch` through the cache: duplicates are sent once, misses go to the
-        backend in chunks of `chunk_size`, each result stored as soon as its chunk returns (a kill
-        loses at most the chunk in flight). Returns (texts, cache_hit flags); a text is None where the
-        backend rejected that one request (`BackendError.per_request`), the reason in `failures`."""
+        backend in chunks of `chunk_size` (the progress bar's unit), and each result is stored the
+        moment its request completes, so a kill repeats no finished call. Returns (texts,
+        cache_hit flags); a text is None where the backend rejected that one request
+        (`BackendError.per_request`), the reason in `failures`."""
         keys = [self._key(m) for m in batch]
         results: dict[str, str] = {}
         hit = {}
@@ -73,21 +74,30 @@ class LLMTeacher:
             if k not in results and k not in todo:
                 todo[k] = m
         items = list(todo.items())
+        meta = {"backend": self.backend.name, "model": self.backend.model, "step": step}
+
+        def store(key: str, text: str) -> None:
+            self.calls += 1
+            self.cache.put(key, text, meta)
+            results[key] = text
+
         chunks = range(0, len(items), self.chunk_size)
         for s in tqdm(chunks, desc=f"{self.backend.name} {step}", disable=not self.progress or len(chunks) < 2):
             part = items[s:s + self.chunk_size]
             try:
-                texts: list[str | None] = list(self.backend.complete([m for _, m in part], self.max_new_tokens))
+                texts = self.backend.complete([m for _, m in part], self.max_new_tokens,
+                                              on_result=lambda i, text, part=part: store(part[i][0], text))
+                for (k, _), text in zip(part, texts):
+                    if k not in results:  # a backend that returns results without reporting them
+                        store(k, text)
             except BackendError as e:
                 if not e.per_request:
                     raise
-                texts = [self._one_by_one(k, m) for k, m in part]
-            self.calls += len(part)
-            for (k, _), text in zip(part, texts):
-                if text is None:
-                    continue  # a per-request failure: not cached, so a rerun tries again
-                self.cache.put(k, text, {"backend": self.backend.name, "model": self.backend.model, "step": step})
-                results[k] = text
+                for k, m in part:
+                    if k not in results:
+                        text = self._one_by_one(k, m)
+                        if text is not None:  # a per-request failure is not cached: a rerun tries again
+                            store(k, text)
         return [results.get(k) for k in keys], [hit[k] for k in keys]
 
     def _one_by_one(self, key: str, messages: Messages) -> str | None:
