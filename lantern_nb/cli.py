@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -81,10 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a process killed by SIGPIPE, as `cat` in `cat f | head`
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again (Python docs,
+    "Note on SIGPIPE"); a no-op when stdout has no file descriptor (captured in tests)."""
     try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors print one `error: ...` line on stderr and return 2.
+
+    A reader that closes the pipe early (`... | head -1`) ends the command quietly with 141
+    instead of a BrokenPipeError traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        try:
+            rc = int(args.func(args) or 0)
+        except (FileNotFoundError, ValueError, RuntimeError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            rc = 2
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        _silence_stdout()
+        return SIGPIPE_EXIT

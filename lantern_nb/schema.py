@@ -112,21 +112,16 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def read_text_file(path: str | Path, what: str) -> str:
-    """A user's UTF-8 text file (a job ad, a profile), with an error that says how to fix a missing,
-    non-UTF-8 or empty file; `what` names it in the message ("job", "profile")."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file not found: {p} (missing or not a regular file); pass the path to a text file")
-    data = p.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{what} file {p} is not UTF-8 text (bad byte at offset {e.start}); re-save it as UTF-8, "
-                         f"e.g. `iconv -t utf-8 {p}`") from None
-    if not text.strip():
-        raise ValueError(f"{what} file is empty: {p}; put the {what} text in it")
-    return text
+def read_text_file(path: str | Path, what: str, max_chars: int | None = None) -> str:
+    """A user's UTF-8 text file (a job ad, a profile); `what` names it in the message ("job", "profile").
+
+    The package's one text check (`lantern_nb.textcheck`): missing, non-UTF-8, empty, over
+    `max_chars` characters (default: the cpu profile's serving.max_text_chars), binary or
+    HTML/XML files raise an error that names the problem, the file and the fix.
+    """
+    from lantern_nb.textcheck import read_text_file as read_checked
+
+    return read_checked(path, what, max_chars)
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:

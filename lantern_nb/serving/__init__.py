@@ -10,6 +10,7 @@ in `bench`, stand-in models in `testing`, the widget in `explorer`.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
@@ -76,15 +77,42 @@ def top_label(probs: dict[str, float]) -> str:
     return max(LABELS, key=lambda k: (probs[k], -LABELS.index(k)))
 
 
+def usable_summary(job_text: str, summary: str) -> tuple[str, str, str | None]:
+    """The job summary to classify against, as (summary, source, warning).
+
+    A summarizer can return an empty string (a degenerate generation); classifying against it
+    would score the profile against nothing. Then the rule-based JD compression (paper Sec. 3.5.1,
+    the extractor the summarizer is trained on) stands in: source "rules" plus a warning. Raises
+    `TextRefused` (422) when both are empty, i.e. the ad holds no text to compress.
+    """
+    if summary.strip():
+        return summary, "model", None
+    from lantern_nb.compress import compress_job
+    from lantern_nb.textcheck import TextRefused
+
+    rules = compress_job(job_text)
+    if not rules.strip():
+        raise TextRefused(422, "empty_summary", "the job text gave an empty summary from both the summarizer and "
+                                                "the rule-based compression; send a job ad with its requirements")
+    return rules, "rules", ("the summarizer returned an empty summary; the rule-based compression "
+                            "(lantern_nb.compress.compress_job) was used instead")
+
+
 @dataclass
 class FitReport:
-    """One pair through the pipeline in-process, with the wall time of each module."""
+    """One pair through the pipeline in-process, with the wall time of each module.
+
+    `summary_source` says what the job was classified against: "model" (the summarizer),
+    "rules" (its empty output replaced by the rule-based compression, see `warning`) or "raw".
+    """
 
     summary: str
     label: str
     probabilities: dict[str, float]
     explanation: list[str] | None
     timing_ms: dict[str, float] = field(default_factory=dict)
+    summary_source: str = "model"
+    warning: str | None = None
 
 
 def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: bool = True,
@@ -92,10 +120,10 @@ def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: boo
     """Summarize the job (unless `summarize=False`), classify, optionally explain; time each module."""
     timing: dict[str, float] = {}
     t_all = time.perf_counter()
-    summary = job_text
+    summary, source, warning = job_text, "raw", None
     if summarize:
         t0 = time.perf_counter()
-        summary = models.summarizer.summarize([job_text])[0]
+        summary, source, warning = usable_summary(job_text, models.summarizer.summarize([job_text])[0])
         timing["summarize"] = (time.perf_counter() - t0) * 1000
     t0 = time.perf_counter()
     probs = proba_rows(models.classifier.predict_proba([summary], [profile]), 1)[0]
@@ -107,7 +135,8 @@ def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: boo
         lines = list(models.explainer.explain([summary], [profile], [label])[0])
         timing["explain"] = (time.perf_counter() - t0) * 1000
     timing["total"] = (time.perf_counter() - t_all) * 1000
-    return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing)
+    return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing,
+                     summary_source=source, warning=warning)
 
 
 def cli_serve(args: argparse.Namespace) -> int:
@@ -139,14 +168,12 @@ def cli_fit(args: argparse.Namespace) -> int:
     from lantern_nb.profiles import load_profile
     from lantern_nb.schema import read_text_file
 
-    job = read_text_file(args.job_file, "job")
-    profile = read_text_file(args.profile_file, "profile")
     cfg = load_profile(args.run_profile)
-    for name, text in (("job", job), ("profile", profile)):
-        if len(text) > cfg.serving.max_text_chars:
-            raise ValueError(f"{name} text has {len(text)} characters, over the limit of "
-                             f"{cfg.serving.max_text_chars} (serving.max_text_chars); shorten it")
+    job = read_text_file(args.job_file, "job", cfg.serving.max_text_chars)
+    profile = read_text_file(args.profile_file, "profile", cfg.serving.max_text_chars)
     rep = fit_pair(load_models(cfg), job, profile, explain=args.explain)
+    if rep.warning:
+        print(f"warning: {rep.warning}", file=sys.stderr)
     print(format_report(rep))
     return 0
 
@@ -165,4 +192,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__: Sequence[str] = ["MODULES", "Explainer", "FitClassifier", "FitReport", "ServingModels", "Summarizer",
-                          "cli_fit", "cli_serve", "fit_pair", "load_models", "proba_rows", "top_label"]
+                          "cli_fit", "cli_serve", "fit_pair", "load_models", "proba_rows", "top_label",
+                          "usable_summary"]

@@ -1,12 +1,16 @@
 """The HTTP service (FastAPI): job ingestion with compression, fit classification, explanation.
 
 Endpoints (paper Sec. 3.5.3):
-  POST /v1/jobs     {"text"}                              -> job_id, summary, chars_before/after
-  POST /v1/fit      {"job_id" | "job_text", "profile"}    -> label, probabilities, timing_ms
-  POST /v1/explain  {"job_id" | "job_text", "profile"}    -> label, explanation lines, timing_ms
+  POST /v1/jobs     {"text"}                              -> job_id, summary, summary_source, warning,
+                                                             chars_before/after
+  POST /v1/fit      {"job_id" | "job_text", "profile"}    -> label, probabilities, timing_ms, warning
+  POST /v1/explain  {"job_id" | "job_text", "profile"}    -> label, explanation lines, timing_ms, warning
   GET  /healthz                                           -> status, per-module batching counters
 Every client mistake is answered with a 4xx JSON body {"error", "message", "details"} whose message
-says what is wrong and how to fix it; model calls are micro-batched per module (`batching`).
+says what is wrong and how to fix it; every text passes the package's one text check
+(`lantern_nb.textcheck.check_text`: 413 over max_text_chars, 422 control characters or HTML/XML).
+An empty summarizer output is replaced by the rule-based compression, with a warning in the
+response. Model calls are micro-batched per module (`batching`).
 """
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lantern_nb.profiles import Profile, ServingCfg
 from lantern_nb.schema import LABELS
-from lantern_nb.serving import ServingModels, proba_rows, top_label
+from lantern_nb.serving import ServingModels, proba_rows, top_label, usable_summary
 from lantern_nb.serving.batching import BatcherClosed, MicroBatcher
+from lantern_nb.textcheck import TextRefused, check_text
 
 MAX_STORED_JOBS = 100_000  # oldest jobs are evicted beyond this (bounded memory)
 
@@ -100,6 +105,8 @@ class PairIn(BaseModel):
 class JobOut(BaseModel):
     job_id: str
     summary: str
+    summary_source: str  # "model", or "rules" when the summarizer's output was empty (see warning)
+    warning: str | None = None
     chars_before: int
     chars_after: int
     timing_ms: dict[str, float]
@@ -110,6 +117,7 @@ class FitOut(BaseModel):
     probabilities: dict[str, float]
     job_id: str | None
     timing_ms: dict[str, float]
+    warning: str | None = None  # set when a raw job_text's summary fell back to the rule-based compression
 
 
 class ExplainOut(FitOut):
@@ -329,11 +337,11 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
             msg = str(exc.detail)
         return _error_response(exc.status_code, "http_error", msg)
 
-    def check_len(name: str, text: str) -> None:
-        if len(text) > max_chars:
-            raise APIError(413, "text_too_long",
-                           f"field '{name}' has {len(text)} characters, over the limit of {max_chars}; shorten it "
-                           f"(for a job, keep the requirements section)")
+    def check_field(name: str, text: str) -> None:
+        try:
+            check_text(text, f"field '{name}'", max_chars)
+        except TextRefused as e:
+            raise APIError(e.status, e.code, e.message) from None
 
     async def run(module: str, item: Any, timing: dict[str, float]) -> Any:
         t0 = time.perf_counter()
@@ -346,52 +354,63 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
         finally:
             timing[module] = round((time.perf_counter() - t0) * 1000, 3)
 
-    async def resolve_job(body: PairIn, timing: dict[str, float]) -> tuple[str, str | None]:
+    async def summarize(text: str, timing: dict[str, float]) -> tuple[str, str, str | None]:
+        """The summary to classify against, its source and a warning (see `usable_summary`)."""
+        summary = await run("summarize", text, timing)
+        try:
+            return usable_summary(text, summary)
+        except TextRefused as e:
+            raise APIError(e.status, e.code, e.message) from None
+
+    async def resolve_job(body: PairIn, timing: dict[str, float]) -> tuple[str, str | None, str | None]:
         if body.job_id is not None:
             job = store.get(body.job_id)
             if job is None:
                 raise APIError(404, "unknown_job_id",
                                f"unknown job_id '{body.job_id}'; create the job with POST /v1/jobs first "
                                f"(ids are kept in memory and reset when the service restarts), or send 'job_text'")
-            return job.summary, body.job_id
+            return job.summary, body.job_id, None
         assert body.job_text is not None
-        check_len("job_text", body.job_text)
-        return await run("summarize", body.job_text, timing), None
+        check_field("job_text", body.job_text)
+        summary, _, warning = await summarize(body.job_text, timing)
+        return summary, None, warning
 
-    async def classify(body: PairIn, timing: dict[str, float]) -> tuple[str, str | None, dict[str, float], str]:
-        check_len("profile", body.profile)
-        job, job_id = await resolve_job(body, timing)
+    async def classify(body: PairIn, timing: dict[str, float]) -> tuple[str, str | None, dict[str, float], str,
+                                                                        str | None]:
+        check_field("profile", body.profile)
+        job, job_id, warning = await resolve_job(body, timing)
         probs = await run("classify", (job, body.profile), timing)
-        return job, job_id, probs, top_label(probs)
+        return job, job_id, probs, top_label(probs), warning
 
     @app.post("/v1/jobs", response_model=JobOut, status_code=201)
     async def ingest_job(body: JobIn) -> JobOut:
         """Compress a job description once and store it; later requests refer to it by job_id."""
         t_all, timing = time.perf_counter(), {}
-        check_len("text", body.text)
-        summary = await run("summarize", body.text, timing)
+        check_field("text", body.text)
+        summary, source, warning = await summarize(body.text, timing)
         job = StoredJob(summary=summary, chars_before=len(body.text), chars_after=len(summary))
         job_id = store.add(job)
         timing["total"] = round((time.perf_counter() - t_all) * 1000, 3)
-        return JobOut(job_id=job_id, summary=summary, chars_before=job.chars_before,
-                      chars_after=job.chars_after, timing_ms=timing)
+        return JobOut(job_id=job_id, summary=summary, summary_source=source, warning=warning,
+                      chars_before=job.chars_before, chars_after=job.chars_after, timing_ms=timing)
 
     @app.post("/v1/fit", response_model=FitOut)
     async def fit(body: PairIn) -> FitOut:
         """Fit level and class probabilities for a job (stored or raw) and a profile."""
         t_all, timing = time.perf_counter(), {}
-        _, job_id, probs, label = await classify(body, timing)
+        _, job_id, probs, label, warning = await classify(body, timing)
         timing["total"] = round((time.perf_counter() - t_all) * 1000, 3)
-        return FitOut(label=label, probabilities=probs, job_id=job_id, timing_ms=timing)
+        return FitOut(label=label, probabilities=probs, job_id=job_id, timing_ms=timing, warning=warning)
 
     @app.post("/v1/explain", response_model=ExplainOut)
     async def explain(body: PairIn) -> ExplainOut:
         """The classifier's label plus explanation lines conditioned on it."""
         t_all, timing = time.perf_counter(), {}
-        job, job_id, probs, label = await classify(body, timing)
+        job, job_id, probs, label, warning = await classify(body, timing)
         lines = await run("explain", (job, body.profile, label), timing)
         timing["total"] = round((time.perf_counter() - t_all) * 1000, 3)
-        return ExplainOut(label=label, probabilities=probs, job_id=job_id, explanation=lines, timing_ms=timing)
+        return ExplainOut(label=label, probabilities=probs, job_id=job_id, explanation=lines, timing_ms=timing,
+                          warning=warning)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 The modules run in-process (`fit_pair`), so the widget needs no server; it shows the label,
 the class probabilities, the explanation, the compressed job and each module's wall time.
+Pasted texts pass the same check as the CLIs and the service (`lantern_nb.textcheck`).
 ipywidgets is imported only when the widget is built.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from lantern_nb.schema import LABELS
 from lantern_nb.serving import FitReport, ServingModels, fit_pair
+from lantern_nb.textcheck import TextRefused, check_text
 
 _COLORS = {"Low": "#d9534f", "Medium": "#f0ad4e", "High": "#5cb85c"}
 
@@ -24,7 +26,8 @@ def report_html(rep: FitReport) -> str:
     expl = ("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in rep.explanation) + "</ul>"
             if rep.explanation is not None else "<i>explanation not requested</i>")
     timing = " &middot; ".join(f"{html.escape(k)}: {v:.1f} ms" for k, v in rep.timing_ms.items())
-    return (f"<h3 style='margin:4px 0'>Fit: <span style='color:{_COLORS.get(rep.label, '#000')}'>"
+    warning = f"<p style='color:#f0ad4e'><b>Warning</b>: {html.escape(rep.warning)}</p>" if rep.warning else ""
+    return (f"{warning}<h3 style='margin:4px 0'>Fit: <span style='color:{_COLORS.get(rep.label, '#000')}'>"
             f"{html.escape(rep.label)}</span></h3>{bars}<h4 style='margin:8px 0 2px'>Explanation</h4>{expl}"
             f"<p><b>Time per module</b>: {timing}</p>"
             f"<details><summary>Compressed job ({len(rep.summary)} chars)</summary>"
@@ -52,7 +55,10 @@ def under_papermill() -> bool:
 
 def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
                  max_text_chars: int | None = None) -> Any:
-    """The explorer widget (display it as a cell's last expression); optional initial texts."""
+    """The explorer widget (display it as a cell's last expression); optional initial texts.
+
+    `max_text_chars` is the run profile's serving.max_text_chars (default: the cpu profile's).
+    """
     import ipywidgets as w
 
     box = dict(layout=w.Layout(width="100%", height="160px"))
@@ -68,12 +74,12 @@ def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
         if missing:
             out.value = f"<b style='color:#d9534f'>Paste a {' and a '.join(missing)} first.</b>"
             return
-        if max_text_chars is not None:
-            long = [f"{k} ({len(v)} chars)" for k, v in texts.items() if len(v) > max_text_chars]
-            if long:
-                out.value = (f"<b style='color:#d9534f'>Over the {max_text_chars}-character limit: "
-                             f"{html.escape(', '.join(long))}; shorten it.</b>")
-                return
+        try:
+            for name, text in texts.items():
+                check_text(text, f"the {name}", max_text_chars)
+        except TextRefused as e:
+            out.value = f"<b style='color:#d9534f'>{html.escape(e.message)}</b>"
+            return
         button.disabled, out.value = True, "<i>running...</i>"
         try:
             out.value = report_html(fit_pair(models, job.value, prof.value, explain=explain.value))

@@ -122,9 +122,9 @@ def cli_teach(args: argparse.Namespace) -> int:
     """`python -m lantern_nb teach`: label one pair; `--json` prints only the output-schema JSON."""
     from lantern_nb.profiles import load_profile
 
-    job = read_text_file(args.job_file, "job")
-    profile = read_text_file(args.profile_file, "profile")
     cfg = load_profile(args.run_profile)
+    job = read_text_file(args.job_file, "job", cfg.serving.max_text_chars)
+    profile = read_text_file(args.profile_file, "profile", cfg.serving.max_text_chars)
     pair = Pair(pair_id="cli", job_id="cli", job_text=job, profile_text=profile)
     # Anything a library prints while loading goes to stderr: stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
