@@ -15,6 +15,14 @@ ROOT := $(CURDIR)
 NOTEBOOKS := 01_prompting 02_filtering 03_teacher_sft 04_kd_divergences 05_multistage_paths \
              06_classifier_structures 07_serving_benchmark
 BUILD := build/$(PROFILE)
+# The profiles are the YAML files in lantern_nb/profiles/; a goal that runs one stops at once on any other
+# name (rather than with make's "No rule to make target lantern_nb/profiles/<name>.yaml").
+PROFILES := $(sort $(basename $(notdir $(wildcard lantern_nb/profiles/*.yaml))))
+ifeq ($(and $(filter 1,$(words $(PROFILE))),$(filter $(PROFILE),$(PROFILES))),)
+ifneq ($(filter-out help setup test lab clean,$(MAKECMDGOALS)),)
+$(error PROFILE=$(PROFILE) is not a profile; use PROFILE=<one of: $(PROFILES)> (lantern_nb/profiles/*.yaml))
+endif
+endif
 SETUP_STAMP := $(VENV)/.setup-done
 INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.py' -not -path '*/__pycache__/*')
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lantern_nb.profiles import PROFILES
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
 
@@ -60,3 +62,35 @@ def test_missing_output_resumes_there(skeleton):
 def test_profile_or_package_change_reruns_all(skeleton, changed):
     (skeleton / changed).touch()
     assert _planned(skeleton) == NOTEBOOKS
+
+
+@pytest.fixture
+def profiles_only(tmp_path):
+    """Makefile + the shipped profile files (empty stand-ins): enough for make to parse and plan."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "lantern_nb" / "profiles").mkdir(parents=True)
+    for yaml in (ROOT / "lantern_nb" / "profiles").glob("*.yaml"):
+        (tmp_path / "lantern_nb" / "profiles" / yaml.name).write_text("")
+    return tmp_path
+
+
+def _make(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-n", *args], cwd=root, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("goal", [["reproduce"], ["reproduce", "DRY_RUN=1"], ["preflight"],
+                                  ["build/nosuch/01_prompting.ipynb"]], ids=" ".join)
+def test_unknown_profile_stops_at_once_listing_the_profiles(profiles_only, goal):
+    out = _make(profiles_only, *goal, "PROFILE=nosuch")
+    assert out.returncode != 0 and out.stdout == ""
+    assert "PROFILE=nosuch is not a profile" in out.stderr, out.stderr
+    listed = re.search(r"one of: ([^>]*)>", out.stderr)
+    assert listed and sorted(listed.group(1).split()) == sorted(PROFILES), out.stderr
+    assert "No rule to make target" not in out.stderr
+
+
+@pytest.mark.parametrize("goal", ["help", "clean", "test", "setup"])
+def test_goals_without_a_profile_ignore_it(profiles_only, goal):
+    assert _make(profiles_only, goal, "PROFILE=nosuch").returncode == 0
+    assert _make(profiles_only, goal).returncode == 0

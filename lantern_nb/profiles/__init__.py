@@ -1,12 +1,14 @@
 """Run profiles (smoke / cpu / paper) and their strict loader.
 
 A profile is a YAML file beside this module, checked against the dataclasses below: an unknown
-key or a value of the wrong type raises `ProfileError` naming the dotted key, because papermill
-only warns on unknown parameters and a typo would otherwise silently run the default.
+key, a value of the wrong type or a value outside its field's `Bound` raises `ProfileError` naming
+the dotted key, because papermill only warns on unknown parameters and a typo or an impossible
+value would otherwise silently run the default or fail hours later.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,10 +19,65 @@ import yaml
 
 PROFILE_DIR = Path(__file__).resolve().parent
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
+# `lantern_nb.kd.divergences.KINDS` and `lantern_nb.classify.STRUCTURES`, restated so loading a profile needs no torch.
+DIVERGENCES: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")
+STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")
 
 
 class ProfileError(ValueError):
     """A profile file or an override is invalid; the message names the key and the fix."""
+
+
+def _num(x: float) -> str:
+    """`x` as a message shows it: 1e-05, 0.5, -1."""
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The interval a numeric field's value (each element of a list, each value of a dict) must lie in.
+
+    `also` are sentinel values accepted outside the interval, `note` says what they (or 0) mean.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    also: tuple[float, ...] = ()
+    note: str = ""
+
+    def admits(self, v: float) -> bool:
+        if v in self.also:
+            return True
+        if not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            text = f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            text = f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        else:
+            text = f"{'<' if self.hi_open else '<='} {_num(self.hi)}"  # type: ignore[arg-type]
+        text = " or ".join([*map(_num, self.also), text])
+        return f"{text} ({self.note})" if self.note else text
+
+
+POSITIVE = Bound(0, lo_open=True)  # learning rates, temperatures, timeouts, durations
+NON_NEGATIVE = Bound(0)
+AT_LEAST_1 = Bound(1)  # epochs, batch sizes, lengths, token and example counts
+UNIT = Bound(0, 1)  # fractions, probabilities
+OPEN_UNIT = Bound(0, 1, lo_open=True, hi_open=True)  # mixture weights of js / skew divergences
+STEP_CAP = Bound(1, also=(-1,), note="-1 = no cap")
+
+
+def bounded(bound: Bound, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field whose value the loader checks against `bound`."""
+    return field(default=default, default_factory=factory, metadata={"bound": bound})
 
 
 @dataclass
@@ -28,13 +85,14 @@ class DataCfg:
     source: str  # synthetic | hf_fit | hf_netsol | file
     path: str | None  # local CSV/JSONL for source=file
     revision: str | None  # pinned dataset revision for the hf_* sources
-    n_jobs: int  # job postings generated (D_base)
-    pairs_per_job: int  # profiles paired with each posting
-    n_cls_pairs: int  # unlabelled pairs T2 labels for the classifier (D_cls)
-    hard_negative_frac: float  # share of D_cls that are interaction-style hard negatives
-    val_frac: float
-    test_frac: float
-    tokenizer_vocab: int  # BPE vocabulary trained on the corpus (tiny models only)
+    n_jobs: int = bounded(AT_LEAST_1)  # job postings generated (D_base)
+    pairs_per_job: int = bounded(AT_LEAST_1)  # profiles paired with each posting
+    n_cls_pairs: int = bounded(AT_LEAST_1)  # unlabelled pairs T2 labels for the classifier (D_cls)
+    hard_negative_frac: float = bounded(UNIT)  # share of D_cls that are interaction-style hard negatives
+    val_frac: float = bounded(UNIT)
+    test_frac: float = bounded(UNIT)
+    # BPE vocabulary trained on the corpus (tiny models only); smaller values would be silently ignored
+    tokenizer_vocab: int = bounded(Bound(262, note="the 256 byte symbols and 6 special tokens"))
 
 
 @dataclass
@@ -44,18 +102,18 @@ class TeacherCfg:
     base_url: str | None
     api_key_env: str  # name of the environment variable holding the key
     prompt_strategy: str  # decomposed | monolithic
-    max_new_tokens: int
-    concurrency: int
-    timeout_s: float
-    max_retries: int
-    failure_rates: dict[str, float]  # injected failure modes (offline simulator); {} disables
-    live_sample: int  # pairs for the live small-LLM demo in notebook 01 (0 = skip)
+    max_new_tokens: int = bounded(AT_LEAST_1)
+    concurrency: int = bounded(AT_LEAST_1)
+    timeout_s: float = bounded(POSITIVE)
+    max_retries: int = bounded(NON_NEGATIVE)
+    failure_rates: dict[str, float] = bounded(UNIT)  # simulate.MODES -> share of outputs corrupted; {} disables
+    live_sample: int = bounded(Bound(0, note="0 = skip"))  # pairs for the live small-LLM demo in notebook 01
 
 
 @dataclass
 class FilterCfg:
-    max_explanation_lines: int
-    max_line_chars: int
+    max_explanation_lines: int = bounded(AT_LEAST_1)
+    max_line_chars: int = bounded(AT_LEAST_1)
     review_policy: str  # auto: reject every flagged output (papermill); manual: widget
 
 
@@ -70,78 +128,82 @@ class ModelsCfg:
 
 @dataclass
 class PretrainCfg:
-    steps: int  # causal-LM steps on unlabelled job/profile text (tiny models only)
-    instruct_steps: int  # instruction-style steps for the "-Instruct" analog
-    seq_len: int
-    batch_size: int
-    lr: float
+    steps: int = bounded(Bound(0, note="0 = real pretrained checkpoints"))  # causal-LM steps (tiny models only)
+    instruct_steps: int = bounded(NON_NEGATIVE)  # instruction-style steps for the "-Instruct" analog
+    seq_len: int = bounded(AT_LEAST_1)
+    batch_size: int = bounded(AT_LEAST_1)
+    lr: float = bounded(POSITIVE)
 
 
 @dataclass
 class SftCfg:
     method: str  # full | lora | qlora
-    epochs: int
-    lr: float
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lora_r: int
-    lora_alpha: int
-    n_checkpoints: int  # checkpoints kept along training (SCD reads them)
-    eval_n: int  # held-out pairs for greedy-generation ROUGE
-    max_new_tokens: int
-    max_steps: int = -1  # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
+    epochs: int = bounded(AT_LEAST_1)
+    lr: float = bounded(POSITIVE)
+    batch_size: int = bounded(AT_LEAST_1)
+    grad_accum: int = bounded(AT_LEAST_1)
+    max_length: int = bounded(AT_LEAST_1)
+    lora_r: int = bounded(AT_LEAST_1)
+    lora_alpha: int = bounded(AT_LEAST_1)
+    n_checkpoints: int = bounded(AT_LEAST_1)  # checkpoints kept along training (SCD reads them)
+    eval_n: int = bounded(AT_LEAST_1)  # held-out pairs for greedy-generation ROUGE
+    max_new_tokens: int = bounded(AT_LEAST_1)
+    # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
+    max_steps: int = bounded(STEP_CAP, -1)
 
 
 @dataclass
 class KdCfg:
     divergences: list[str]  # Table 1 rows (paper: js, fkl, tvd, skl)
     extra_divergences: list[str]  # rows beyond the paper
-    lambda_sft: float
-    lambda_kd: float
-    beta: float
-    alpha: float
-    temperature: float
-    epochs: int
-    lr: float
-    batch_size: int
-    grad_accum: int
-    max_length: int
+    lambda_sft: float = bounded(NON_NEGATIVE)
+    lambda_kd: float = bounded(NON_NEGATIVE)
+    beta: float = bounded(OPEN_UNIT)  # js mixture weight
+    alpha: float = bounded(OPEN_UNIT)  # skew_fkl / skew_rkl mixture weight
+    temperature: float = bounded(POSITIVE)
+    epochs: int = bounded(AT_LEAST_1)
+    lr: float = bounded(POSITIVE)
+    batch_size: int = bounded(AT_LEAST_1)
+    grad_accum: int = bounded(AT_LEAST_1)
+    max_length: int = bounded(AT_LEAST_1)
     impl: str  # chunked | naive
-    chunk_size: int
+    chunk_size: int = bounded(AT_LEAST_1)
     student: str  # student size used for Table 1 (paper: 1.5B)
     paths: list[list[str]]  # Table 2: each path a list of roles, teacher first
     scd: bool
     adaptive_weighting: bool
     path_divergence: str = "js"  # Table 2 paths (paper: unnamed; its 7B->1.5B row equals Table 1's JS row)
-    aw_tau: float = 0.5  # adaptive-weighting temperature in nats (seed 004 gives no value)
-    eval_n: int = 0  # D_seed test rows scored per KD run (0 = sft.eval_n; paper: the whole test set)
-    max_steps: int = -1  # cap on optimisation steps per KD run (-1 = all epochs; paper: -1)
+    aw_tau: float = bounded(POSITIVE, 0.5)  # adaptive-weighting temperature in nats (seed 004 gives no value)
+    # D_seed test rows scored per KD run (paper: the whole test set)
+    eval_n: int = bounded(Bound(0, note="0 = sft.eval_n"), 0)
+    max_steps: int = bounded(STEP_CAP, -1)  # cap on optimisation steps per KD run (-1 = all epochs; paper: -1)
     # beyond the paper (kd.onpolicy, kd.topk, kd.beyond): extra Table 1 rows
     beyond_divergence: str = "js"  # divergence of the beyond rows (live teacher, top-k cache, on-policy)
-    beyond_max_steps: int = -1  # step cap for the beyond rows (-1: Table 1's steps)
-    beyond_bench_steps: int = 3  # timed forward+backward rounds per row for the step-time columns
-    onpolicy_lmbda: float = 0.5  # share of steps on student samples (0 = the paper's off-policy KD)
-    onpolicy_temperature: float = 1.0  # student sampling temperature (0 = greedy)
-    onpolicy_max_new_tokens: int = 64  # length cap of the student's sampled answers
-    topk_ks: list[int] = field(default_factory=lambda: [8, 32, 128])  # top-k ids cached per answer token
+    beyond_max_steps: int = bounded(STEP_CAP, -1)  # step cap for the beyond rows (-1: Table 1's steps)
+    # timed forward+backward rounds per row for the step-time columns
+    beyond_bench_steps: int = bounded(Bound(0, note="0 = step times from the training runs"), 3)
+    onpolicy_lmbda: float = bounded(UNIT, 0.5)  # share of steps on student samples (0 = the paper's off-policy KD)
+    onpolicy_temperature: float = bounded(Bound(0, note="0 = greedy"), 1.0)  # student sampling temperature
+    onpolicy_max_new_tokens: int = bounded(AT_LEAST_1, 64)  # length cap of the student's sampled answers
+    topk_ks: list[int] = bounded(AT_LEAST_1, factory=lambda: [8, 32, 128])  # top-k ids cached per answer token
     topk_logp_dtype: str = "float16"  # float16 | float32 storage of the cached log-probs
 
 
 @dataclass
 class ClassifierCfg:
-    epochs: int
-    lr: float
-    batch_size: int
-    max_length: int
-    mlp_hidden: int
+    epochs: int = bounded(AT_LEAST_1)
+    lr: float = bounded(POSITIVE)
+    batch_size: int = bounded(AT_LEAST_1)
+    max_length: int = bounded(AT_LEAST_1)
+    mlp_hidden: int = bounded(AT_LEAST_1)
     structures: list[str]  # seqcls_last | seqcls_mean | twotower_concat | twotower_dot
     table4_backbones: list[str]  # keys of models.classifier_backbones
     baseline: str  # "<backbone>/<structure>" the paper reports differences from
     downscale_backbones: list[str]  # Sec. 6.1: large vs small encoder
-    soft_label_weight: float  # weight of KD on T2's soft labels (0 = hard labels only)
+    soft_label_weight: float = bounded(UNIT)  # weight of KD on T2's soft labels (0 = hard labels only)
     freeze_backbone: bool
-    max_train_pairs: dict[str, int] = field(default_factory=dict)  # backbone key -> D_cls pairs it trains on ({} = all)
+    # backbone key -> D_cls pairs it trains on ({} = all)
+    max_train_pairs: dict[str, int] = bounded(Bound(0, note="0 = all of D_cls"), factory=dict)
     t2_calibration: str = "none"  # none | prior: shift T2's label scores so its mean label probabilities on D_cls match D_seed's label shares
 
 
@@ -149,33 +211,33 @@ class ClassifierCfg:
 class SummarizerCfg:
     """The JD summarizer (paper 3.5.1): a small decoder fine-tuned on the rule-based extraction outputs."""
 
-    epochs: int = 3  # paper: not given
-    lr: float = 0.001  # paper: not given
-    batch_size: int = 8
-    max_length: int = 768  # prompt (full job) + target tokens
-    max_new_tokens: int = 160  # greedy summary length cap
-    train_jobs: int = 0  # distinct jobs used for training (0 = all train-split jobs)
-    eval_n: int = 20  # held-out jobs for ROUGE vs the extractor
+    epochs: int = bounded(AT_LEAST_1, 3)  # paper: not given
+    lr: float = bounded(POSITIVE, 0.001)  # paper: not given
+    batch_size: int = bounded(AT_LEAST_1, 8)
+    max_length: int = bounded(AT_LEAST_1, 768)  # prompt (full job) + target tokens
+    max_new_tokens: int = bounded(AT_LEAST_1, 160)  # greedy summary length cap
+    train_jobs: int = bounded(Bound(0, note="0 = all train-split jobs"), 0)  # distinct jobs used for training
+    eval_n: int = bounded(AT_LEAST_1, 20)  # held-out jobs for ROUGE vs the extractor
 
 
 @dataclass
 class ServingCfg:
     host: str
-    port: int
-    max_batch: int
-    max_wait_ms: float
-    max_text_chars: int
-    n_requests: int
-    duration_s: float
-    concurrency: int
-    mix: dict[str, int]  # module -> relative traffic (paper: 4 / 30 / 1)
-    explain_max_new_tokens: int
+    port: int = bounded(Bound(0, 65535, note="0 = a free port"))
+    max_batch: int = bounded(AT_LEAST_1)
+    max_wait_ms: float = bounded(Bound(0, note="0 = no batching wait"))
+    max_text_chars: int = bounded(AT_LEAST_1)
+    n_requests: int = bounded(AT_LEAST_1)
+    duration_s: float = bounded(POSITIVE)
+    concurrency: int = bounded(AT_LEAST_1)
+    mix: dict[str, int] = bounded(NON_NEGATIVE)  # module -> relative traffic (paper: 4 / 30 / 1)
+    explain_max_new_tokens: int = bounded(AT_LEAST_1)
 
 
 @dataclass
 class Profile:
     name: str
-    seed: int
+    seed: int = bounded(NON_NEGATIVE)
     device: str  # auto | cpu | cuda | mps
     data: DataCfg
     teacher: TeacherCfg
@@ -284,7 +346,8 @@ def raw_profile(name: str) -> dict[str, Any]:
 def load_profile(name: str, **overrides: Any) -> Profile:
     """Load profile `name` with overrides given as `section__key=value` or `{"section.key": value}`.
 
-    Unknown keys and wrong types raise `ProfileError` naming the dotted key.
+    Unknown keys, wrong types, out-of-range values and dangling references raise `ProfileError` naming
+    the dotted key and what it accepts.
     """
     raw = raw_profile(name)
     for key, value in overrides.items():
@@ -300,42 +363,94 @@ def load_profile(name: str, **overrides: Any) -> Profile:
     return profile
 
 
+def _check_bounds(obj: Any, prefix: str = "") -> None:
+    """Check every `bounded` field of dataclass `obj` and of its nested sections against its `Bound`."""
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _check_bounds(value, key + ".")
+            continue
+        bound = f.metadata.get("bound")
+        if bound is None:
+            continue
+        if isinstance(value, dict):
+            items = [(f"{key}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            items = [(key, value)]
+        for where, v in items:
+            if not bound.admits(v):
+                finite = "" if math.isfinite(v) else "finite and "
+                raise ProfileError(f"{where}: got {_num(v)}, must be {finite}{bound}")
+
+
+def _check_choices(key: str, value: Any, allowed: typing.Iterable[str], source: str = "") -> None:
+    """`value` (a name, each element of a list, each key of a dict) must be one of `allowed`."""
+    allowed = list(allowed)
+    listed = f"the {source}: {', '.join(allowed)}" if source else ", ".join(allowed)
+    if isinstance(value, dict):
+        for k in value:
+            if k not in allowed:
+                raise ProfileError(f"{key}.{k}: unknown key; valid keys are {listed}")
+        return
+    for where, v in ([(f"{key}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(key, value)]):
+        if v not in allowed:
+            raise ProfileError(f"{where}: {v!r} is not one of {listed}")
+
+
 def _validate(p: Profile) -> None:
-    """Cross-field checks the types cannot express."""
-    choices = {
-        "device": (p.device, ("auto", "cpu", "cuda", "mps")),
-        "data.source": (p.data.source, ("synthetic", "hf_fit", "hf_netsol", "file")),
-        "teacher.backend": (p.teacher.backend, ("rubric", "hf", "openai")),
-        "teacher.prompt_strategy": (p.teacher.prompt_strategy, ("decomposed", "monolithic")),
-        "filtering.review_policy": (p.filtering.review_policy, ("auto", "manual")),
-        "sft.method": (p.sft.method, ("full", "lora", "qlora")),
-        "kd.impl": (p.kd.impl, ("chunked", "naive")),
-        "kd.beyond_divergence": (p.kd.beyond_divergence, ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")),
-        "kd.topk_logp_dtype": (p.kd.topk_logp_dtype, ("float16", "float32")),
+    """Bounds, choices and cross-references the types cannot express."""
+    # Imported here: lantern_nb.serving imports this module, and neither needs torch.
+    from lantern_nb.serving import MODULES
+    from lantern_nb.teachers.simulate import MODES
+
+    _check_bounds(p)
+    m, cls = p.models, p.classifier
+    backbones = "keys of models.classifier_backbones"
+    choices: list[tuple[str, Any, typing.Iterable[str], str]] = [
+        ("device", p.device, ("auto", "cpu", "cuda", "mps"), ""),
+        ("data.source", p.data.source, ("synthetic", "hf_fit", "hf_netsol", "file"), ""),
+        ("teacher.backend", p.teacher.backend, ("rubric", "hf", "openai"), ""),
+        ("teacher.prompt_strategy", p.teacher.prompt_strategy, ("decomposed", "monolithic"), ""),
+        ("teacher.failure_rates", p.teacher.failure_rates, MODES, "failure modes of lantern_nb.teachers.simulate"),
+        ("filtering.review_policy", p.filtering.review_policy, ("auto", "manual"), ""),
+        ("models.teacher", m.teacher, m.teacher_candidates, "keys of models.teacher_candidates"),
+        ("sft.method", p.sft.method, ("full", "lora", "qlora"), ""),
+        ("kd.divergences", p.kd.divergences, DIVERGENCES, ""),
+        ("kd.extra_divergences", p.kd.extra_divergences, DIVERGENCES, ""),
+        ("kd.path_divergence", p.kd.path_divergence, DIVERGENCES, ""),
+        ("kd.beyond_divergence", p.kd.beyond_divergence, DIVERGENCES, ""),
+        ("kd.impl", p.kd.impl, ("chunked", "naive"), ""),
+        ("kd.student", p.kd.student, m.students, "keys of models.students"),
+        ("kd.topk_logp_dtype", p.kd.topk_logp_dtype, ("float16", "float32"), ""),
+        ("classifier.structures", cls.structures, STRUCTURES, ""),
+        ("classifier.table4_backbones", cls.table4_backbones, m.classifier_backbones, backbones),
+        ("classifier.downscale_backbones", cls.downscale_backbones, m.classifier_backbones, backbones),
+        ("classifier.max_train_pairs", cls.max_train_pairs, m.classifier_backbones, backbones),
+        ("classifier.baseline", cls.baseline, [f"{b}/{s}" for b in cls.table4_backbones for s in cls.structures],
+         "cells of classifier.table4_backbones x classifier.structures"),
+        ("classifier.t2_calibration", cls.t2_calibration, ("none", "prior"), ""),
+        ("serving.mix", p.serving.mix, MODULES, "modules of lantern_nb.serving"),
+    ]
+    for key, value, allowed, source in choices:
+        _check_choices(key, value, allowed, source)
+    sums = {
+        "data.val_frac + data.test_frac": (p.data.val_frac + p.data.test_frac,
+                                           Bound(0, 1, hi_open=True, note="the rest is the train split")),
+        "teacher.failure_rates": (sum(p.teacher.failure_rates.values()),
+                                  Bound(0, 1, note="at most one failure mode per output")),
+        "kd.lambda_sft + kd.lambda_kd": (p.kd.lambda_sft + p.kd.lambda_kd, Bound(0, lo_open=True, note="some loss")),
+        "serving.mix": (sum(p.serving.mix.values()), Bound(0, lo_open=True, note="some traffic")),
     }
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ProfileError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    if p.models.teacher not in p.models.teacher_candidates:
-        raise ProfileError(f"models.teacher: {p.models.teacher!r} is not a key of models.teacher_candidates")
-    if not 0.0 <= p.kd.onpolicy_lmbda <= 1.0:
-        raise ProfileError(f"kd.onpolicy_lmbda: {p.kd.onpolicy_lmbda} must be in [0, 1]")
-    if not p.kd.topk_ks or min(p.kd.topk_ks) < 1:
-        raise ProfileError(f"kd.topk_ks: {p.kd.topk_ks} must be a non-empty list of positive integers")
-    if p.kd.student not in p.models.students:
-        raise ProfileError(f"kd.student: {p.kd.student!r} is not a key of models.students")
-    roles = {"teacher", *p.models.students}
+    for key, (total, bound) in sums.items():
+        if not bound.admits(round(total, 9)):
+            raise ProfileError(f"{key}: the sum is {_num(total)}, must be {bound}")
+    if not p.kd.topk_ks:
+        raise ProfileError("kd.topk_ks: must be a non-empty list of positive integers")
+    roles = {"teacher", *m.students}
     for i, path in enumerate(p.kd.paths):
         bad = [r for r in path if r not in roles]
         if bad or len(path) < 2 or path[0] != "teacher":
             raise ProfileError(f"kd.paths[{i}]: {path} must start with 'teacher' and name student sizes "
-                               f"from models.students ({', '.join(p.models.students)})")
-    for key in p.classifier.table4_backbones + p.classifier.downscale_backbones:
-        if key not in p.models.classifier_backbones:
-            raise ProfileError(f"classifier: backbone {key!r} is not a key of models.classifier_backbones")
-    allowed_structs = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")
-    for s in p.classifier.structures:
-        if s not in allowed_structs:
-            raise ProfileError(f"classifier.structures: {s!r} is not one of {', '.join(allowed_structs)}")
-    if not 0 <= p.data.val_frac + p.data.test_frac < 1:
-        raise ProfileError("data.val_frac + data.test_frac must be in [0, 1)")
+                               f"from models.students ({', '.join(m.students)})")
