@@ -19,6 +19,8 @@ import torch
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts
+from lantern_nb.cache import RunCache, write_json_atomic
+from lantern_nb.profiles import Profile
 from lantern_nb.schema import LABELS, Pair, read_jsonl, write_jsonl
 
 PREFIX = "Fit: "
@@ -167,11 +169,13 @@ def _rows(pairs: Sequence[Pair], probs: np.ndarray, raw: np.ndarray) -> list[dic
     return rows
 
 
-def _fingerprint(cfg: Any, pairs: Sequence[Pair]) -> dict[str, Any]:
-    weights = sorted(artifacts.artifact_path(cfg.name, "t2").rglob("*.safetensors"))
-    return {"n": len(pairs), "first": pairs[0].pair_id if pairs else None, "last": pairs[-1].pair_id if pairs else None,
-            "teacher": cfg.models.teacher, "t2_mtime": max((w.stat().st_mtime for w in weights), default=0.0),
-            "calibration": cfg.classifier.t2_calibration}
+def _fingerprint(cfg: Profile, pairs: Sequence[Pair]) -> str:
+    """Run-cache key of a labelling run: T2's key, the sft section (T2's input length), the
+    calibration mode and every pair. Other classifier settings do not change T2's labels."""
+    from lantern_nb import sft
+
+    return RunCache.key(sft.t2_key(cfg), cfg.models.teacher, cfg.sft, cfg.classifier.t2_calibration,
+                        [p.to_dict() for p in pairs])
 
 
 def _meta_path(path: Path) -> Path:
@@ -189,7 +193,7 @@ def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int,
     meta_path = _meta_path(path)
     fp = _fingerprint(cfg, pairs)
     if bias is not None:
-        fp["bias"] = [round(float(x), 9) for x in bias]
+        fp = RunCache.key(fp, [round(float(x), 9) for x in bias])
     if path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == fp:
         return list(read_jsonl(path))
     from lantern_nb import sft
@@ -203,10 +207,9 @@ def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int,
     probs = softmax(np.log(np.clip(raw, 1e-300, None)) + bias) if mode == "prior" else raw
     rows = _rows(pairs, probs, raw)
     write_jsonl(path, rows)
-    meta_path.write_text(json.dumps({"fingerprint": fp, "seconds": round(seconds, 2),
-                                     "pairs_per_s": round(len(pairs) / max(seconds, 1e-9), 2),
-                                     "calibration": mode, "bias": None if bias is None else [float(x) for x in bias]},
-                                    indent=2))
+    write_json_atomic(meta_path, {"fingerprint": fp, "seconds": round(seconds, 2),
+                                  "pairs_per_s": round(len(pairs) / max(seconds, 1e-9), 2),
+                                  "calibration": mode, "bias": None if bias is None else [float(x) for x in bias]})
     return rows
 
 

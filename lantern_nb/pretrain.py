@@ -1,4 +1,4 @@
-"""A "pretrained" start for the tiny decoders (issue 4 item 1; stands in for the hub checkpoints).
+"""A "pretrained" start for the tiny decoders (stands in for the hub checkpoints).
 
 The paper fine-tunes real pretrained models (Table 3: Qwen3-8B, Qwen2.5-7B, Qwen2.5-7B-Instruct).
 The cpu/smoke profiles use tiny random-init decoders of the same architectures, so we give them
@@ -14,11 +14,13 @@ what pretraining gives the real ones, at toy scale:
 
 So the three candidates differ as the paper's do: family (qwen3 vs qwen2 architecture) and base
 vs instruction-tuned. Results are cached under data/<profile>/models/pretrained/<spec slug>/ and
-reused when the settings match; the same seed gives the same weights. Hub specs (paper profile)
+reused when `start_key` (every input of the pretraining) matches; the same seed gives the same
+weights. Hub specs (paper profile)
 load with `from_pretrained` unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -29,6 +31,8 @@ from typing import Any, Sequence
 import torch
 
 from lantern_nb import artifacts, zoo
+from lantern_nb.cache import RunCache
+from lantern_nb.profiles import Profile
 from lantern_nb.train import IGNORE, CausalLMObjective, TrainConfig, encode_chat_example, loss_curve, train
 
 INSTRUCT_SYSTEM = "You are a helpful assistant."
@@ -149,13 +153,30 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
     return out
 
 
-def _meta(cfg: Any, spec: zoo.ModelSpec, tokenizer) -> dict[str, Any]:
+def start_key(cfg: Profile, spec: str | zoo.ModelSpec, tokenizer) -> str:
+    """The run-cache key of a decoder's start weights: for a tiny spec every input of its
+    pretraining (the whole pretrain section, the seed, the tokenizer, the corpus texts; for
+    `+instruct` also `sft.max_length` and the base's key), for a hub checkpoint its spec."""
+    spec = zoo.parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind != "tiny":
+        return RunCache.key(spec.raw)
+    if not _trains(cfg, spec):
+        return RunCache.key(spec.raw, cfg.seed, tokenizer)  # the random init
+    corpus = corpus_texts(cfg)
+    base = start_key(cfg, spec.raw.removesuffix("+instruct"), tokenizer) if spec.instruct else None
+    return RunCache.key(spec.raw, cfg.pretrain, cfg.seed, tokenizer, corpus,
+                        cfg.sft.max_length if spec.instruct else None, base)
+
+
+def _trains(cfg: Profile, spec: zoo.ModelSpec) -> bool:
+    """Whether a tiny spec's start is trained at all (else it is the seeded random init)."""
     p = cfg.pretrain
-    meta = {"spec": spec.raw, "seed": cfg.seed, "vocab": len(tokenizer), "steps": p.steps, "seq_len": p.seq_len,
-            "batch_size": p.batch_size, "lr": p.lr}
-    if spec.instruct:
-        meta.update(instruct_steps=p.instruct_steps, max_length=cfg.sft.max_length)
-    return meta
+    return p.steps > 0 or (spec.instruct and p.instruct_steps > 0)
+
+
+def _meta(cfg: Profile, spec: zoo.ModelSpec, tokenizer) -> dict[str, Any]:
+    return {"key": start_key(cfg, spec, tokenizer), "spec": spec.raw, "seed": cfg.seed, "vocab": len(tokenizer),
+            "pretrain": dataclasses.asdict(cfg.pretrain)}
 
 
 def pretrain_info(cfg: Any, spec: str) -> dict[str, Any]:
@@ -170,8 +191,7 @@ def _cached(path: Path, meta: dict[str, Any]):
     meta_path = path / _META
     if not meta_path.exists():
         return None
-    saved = json.loads(meta_path.read_text())
-    if {k: saved.get(k) for k in meta} != meta:
+    if json.loads(meta_path.read_text()).get("key") != meta["key"]:
         return None
     return AutoModelForCausalLM.from_pretrained(path)
 
@@ -197,8 +217,7 @@ def pretrained_decoder(cfg: Any, spec: str, tokenizer) -> torch.nn.Module:
     parsed = zoo.parse_spec(spec)
     if parsed.kind != "tiny":
         return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
-    p = cfg.pretrain
-    if p.steps <= 0 and (not parsed.instruct or p.instruct_steps <= 0):
+    if not _trains(cfg, parsed):
         return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
     path = pretrained_dir(cfg, parsed)
     meta = _meta(cfg, parsed, tokenizer)

@@ -10,12 +10,13 @@ Layout per candidate, under data/<profile>/models/t2/<slug of the display name>/
                          (with LoRA the adapter is merged into the base at each checkpoint, so
                          every checkpoint loads with AutoModelForCausalLM like a full model);
   final/                 the fine-tuned model (same weights as the last checkpoint);
-  run.json               settings, log history, checkpoint list, seconds: a run whose settings
-                         match is reused instead of retrained (cheap reruns), unless force=True;
-  eval.json              the cached evaluation for the eval settings it records.
+  run.json               run-cache key (`run_key`: every input), log history, checkpoint list,
+                         seconds: a run whose key matches is reused (cheap reruns) unless force;
+  eval.json              the cached evaluation, keyed on the run, the sft section and the rows.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -28,7 +29,9 @@ import torch
 
 from lantern_nb import artifacts, zoo
 from lantern_nb.explain import evaluate, load_model, save_model, seed_rows
-from lantern_nb.pretrain import pretrained_decoder, pretrained_dir, pretrain_info
+from lantern_nb.cache import RunCache, write_json_atomic
+from lantern_nb.pretrain import pretrained_decoder, pretrained_dir, pretrain_info, start_key
+from lantern_nb.profiles import Profile
 from lantern_nb.train import CausalLMObjective, TrainConfig, TrainResult, loss_curve, train
 
 LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -87,21 +90,20 @@ def _start_model(cfg: Any, spec: str, tokenizer, method: str) -> torch.nn.Module
     return model
 
 
-def _run_settings(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict]) -> dict[str, Any]:
-    s = cfg.sft
-    return {"candidate": name, "spec": cfg.models.teacher_candidates[name], "seed": cfg.seed, "method": s.method,
-            "epochs": s.epochs, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
-            "max_length": s.max_length, "lora_r": s.lora_r, "lora_alpha": s.lora_alpha,
-            "n_checkpoints": s.n_checkpoints, "max_steps": s.max_steps, "vocab": len(tokenizer), "pretrain": vars(cfg.pretrain).copy(),
-            "train_ids": [r.get("pair_id") for r in train_rows]}
+def run_key(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict]) -> str:
+    """The run-cache key of a candidate's SFT: the whole sft section, the seed and device, the
+    start weights' key (`pretrain.start_key`), the tokenizer and every train row."""
+    spec = cfg.models.teacher_candidates[name]
+    return RunCache.key(name, spec, cfg.sft, cfg.seed, cfg.device, start_key(cfg, spec, tokenizer), tokenizer,
+                        list(train_rows))
 
 
-def _cached_run(out_dir: Path, settings: dict[str, Any]) -> TrainResult | None:
+def _cached_run(out_dir: Path, key: str) -> TrainResult | None:
     run = out_dir / _RUN
     if not (run.exists() and (out_dir / "final").exists()):
         return None
     saved = json.loads(run.read_text())
-    if saved.get("settings") != settings:
+    if saved.get("key") != key:
         return None
     ckpts = [out_dir / c for c in saved["checkpoints"]]
     if not all(c.exists() for c in ckpts):
@@ -147,9 +149,9 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
     method = cfg.sft.method
     check_method(method)
     out_dir = Path(out_dir)
-    settings = _run_settings(cfg, name, tokenizer, train_rows)
+    key = run_key(cfg, name, tokenizer, train_rows)
     if not force:
-        cached = _cached_run(out_dir, settings)
+        cached = _cached_run(out_dir, key)
         if cached is not None:
             return cached
     spec = cfg.models.teacher_candidates[name]
@@ -170,9 +172,9 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     save_model(model, tokenizer, out_dir / "final", meta={"step": res.steps, "max_length": s.max_length,
                                                          "candidate": name, "spec": spec, "method": method})
-    record = {"settings": settings, "created": time.time(), "log_history": res.log_history, "steps": res.steps, "seconds": res.seconds,
+    record = {"key": key, "sft": dataclasses.asdict(cfg.sft), "created": time.time(), "log_history": res.log_history, "steps": res.steps, "seconds": res.seconds,
               "checkpoints": [str(c.relative_to(out_dir)) for c in ckpts]}
-    (out_dir / _RUN).write_text(json.dumps(record, indent=1))
+    write_json_atomic(out_dir / _RUN, record)
     return TrainResult(model=model, log_history=res.log_history, checkpoints=ckpts, steps=res.steps,
                        seconds=res.seconds)
 
@@ -180,15 +182,14 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
 def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[dict]) -> dict:
     """`explain.evaluate`, reused from eval.json when the run and the eval settings are unchanged."""
     run = json.loads((out_dir / _RUN).read_text())
-    key = {"run": run.get("created"), "eval_ids": [r.get("pair_id") for r in rows],
-           "max_new_tokens": cfg.sft.max_new_tokens, "max_length": cfg.sft.max_length}
+    key = RunCache.key(run.get("key"), run.get("created"), cfg.sft, list(rows))
     path = out_dir / _EVAL
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
             return saved["metrics"]
     metrics = evaluate(model, tokenizer, rows, cfg)
-    path.write_text(json.dumps({"key": key, "metrics": metrics}, indent=1))
+    write_json_atomic(path, {"key": key, "metrics": metrics})
     return metrics
 
 
@@ -236,6 +237,15 @@ def _teacher_dir(cfg: Any) -> Path:
 def load_t2(cfg: Any, device: str | torch.device | None = None):
     """(model, tokenizer) of the chosen in-house teacher T2 (cfg.models.teacher), in eval mode."""
     return load_model(_teacher_dir(cfg) / "final", device)
+
+
+def t2_key(cfg: Profile) -> str:
+    """The run-cache key of the trained T2 (its SFT run's key and time), for the steps it feeds."""
+    run = _teacher_dir(cfg) / _RUN
+    if not run.exists():
+        return RunCache.key(_teacher_dir(cfg) / "final")
+    record = json.loads(run.read_text())
+    return RunCache.key(record.get("key"), record.get("created"))
 
 
 def t2_checkpoints(cfg: Any) -> list[Path]:

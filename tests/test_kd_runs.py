@@ -103,7 +103,7 @@ def test_path_of_three_roles_reuses_cached_intermediate(cfg, tok, tmp_path):
     assert first["metrics"]["steps"] == 2 and first["metrics"]["teacher"] == "teacher-3B.js"
     second = paths.run_path(cfg, ["teacher", "3B", "1.5B"], ctx)
     assert [s["cached"] for s in second["stages"]] == [True, False]
-    assert calls == ["3B", "0.5B", "1.5B"]
+    assert calls == ["3B", "0.5B", "3B", "1.5B"]  # a cached stage builds its start only for its key
     again = paths.run_path(cfg, ["teacher", "3B"], ctx)
     assert again["stages"][0]["cached"] and again["stages"][0]["dir"] == first["stages"][0]["dir"]
     other = load_profile("smoke", **{"models.students": dict(STUDENTS), "kd.batch_size": 2, "kd.lr": 0.01,
@@ -120,7 +120,7 @@ def test_roles_with_one_spec_share_a_run(tmp_path, tok, monkeypatch):
     ctx = _ctx(cfg, tok, tmp_path, calls)
     assert not paths.run_path(cfg, ["teacher", "1.5B"], ctx)["stages"][0]["cached"]
     assert paths.run_path(cfg, ["teacher", "0.5B"], ctx)["stages"][0]["cached"]
-    assert calls == ["1.5B"]
+    assert calls == ["1.5B", "0.5B"]
 
 
 class _TeacherRecorder:

@@ -164,7 +164,7 @@ def test_pretrained_decoder_is_cached_and_deterministic(tiny_tokenizer, tmp_root
     assert _same(first, _weights(pretrain.pretrained_decoder(cfg, base_spec, tiny_tokenizer)))
     instruct = _weights(pretrain.pretrained_decoder(cfg, instruct_spec, tiny_tokenizer))  # reuses the base
     assert not _same(first, instruct)
-    assert pretrain.pretrain_info(cfg, instruct_spec)["instruct_steps"] == 2
+    assert pretrain.pretrain_info(cfg, instruct_spec)["pretrain"]["instruct_steps"] == 2
     monkeypatch.setattr(pretrain, "_lm_pretrain", real)
     import shutil
 

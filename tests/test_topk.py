@@ -230,6 +230,9 @@ def test_beyond_rows_run_and_are_cached(tmp_path, monkeypatch, tiny_tokenizer, t
     assert 0 <= curve["KD signal kept"].iloc[0] <= curve["KD signal kept"].iloc[1] <= 1.0
     again, _ = beyond.run_beyond_rows(cfg, ctx, progress=False)
     assert again["Cached"].all() and len(calls) == 4
+    ctx.student_factory = lambda role: zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=1)  # another start point
+    moved, _ = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    assert not moved["Cached"].any() and len(calls) == 8
     merged = beyond.merge_into_table1(df.iloc[:0][["KD Method", "ROUGE_L", "Note"]], df)
     assert list(merged.columns[:3]) == ["KD Method", "ROUGE_L", "Note"] and len(merged) == 4
     assert beyond.plot_rouge_vs_k(curve) is not None

@@ -7,6 +7,7 @@ were built from). All are written atomically; the same seed gives byte-identical
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -15,16 +16,19 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from lantern_nb import artifacts
+from lantern_nb.cache import fingerprint
+from lantern_nb.profiles import Profile
 from lantern_nb.data import generator, loaders
 from lantern_nb.data.splits import SPLITS, assign_splits, check_disjoint_jobs, check_grouped
 from lantern_nb.schema import LABELS, Pair, read_jsonl, write_jsonl
 
 
-def _fingerprint(cfg: Any) -> dict[str, Any]:
+def _fingerprint(cfg: Profile) -> dict[str, Any]:
+    """Everything the corpus is built from: the whole data section, the content of a `file`
+    source, the seed and the generator's version."""
     d = cfg.data
-    return {"source": d.source, "path": d.path, "revision": d.revision, "n_jobs": d.n_jobs,
-            "pairs_per_job": d.pairs_per_job, "n_cls_pairs": d.n_cls_pairs, "hard_negative_frac": d.hard_negative_frac,
-            "val_frac": d.val_frac, "test_frac": d.test_frac, "seed": cfg.seed,
+    source = fingerprint(Path(d.path)) if d.source == "file" and d.path else None
+    return {"data": dataclasses.asdict(d), "file": source, "seed": cfg.seed,
             "generator_version": generator.GENERATOR_VERSION}
 
 

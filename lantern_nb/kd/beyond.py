@@ -15,14 +15,13 @@ disk bytes per cached token and the time of one optimisation step, wall clock an
 (`time.process_time`, less sensitive to other processes on a shared machine) from an
 interleaved benchmark (`kd.beyond_bench_steps` rounds; 0 = the training runs' own per-step
 time), and the CPU-time ratio to the live teacher. Finished rows are cached (metrics only)
-under data/<profile>/models/kd/beyond/, keyed by every setting; the top-k caches live in
-.../beyond/topk/, keyed by content.
+in the run cache (`cache.RunCache`) under .../students/beyond/, keyed like Table 1's runs (every
+input, the student's initial weights included); the top-k caches live in .../beyond/topk/,
+keyed by content.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import shutil
 import statistics
 import time
@@ -34,6 +33,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd import runs
 from lantern_nb.kd.onpolicy import OnPolicyDistillObjective
 from lantern_nb.kd.divergences import divergence_per_position
@@ -107,16 +107,6 @@ def beyond_train_config(cfg: Any) -> TrainConfig:
     return dataclasses.replace(tc, max_steps=cfg.kd.beyond_max_steps) if cfg.kd.beyond_max_steps > 0 else tc
 
 
-def beyond_settings(cfg: Any) -> dict[str, Any]:
-    keys = ("beyond_divergence", "beyond_max_steps", "onpolicy_lmbda", "onpolicy_temperature",
-            "onpolicy_max_new_tokens", "topk_logp_dtype", "impl")
-    return {**runs.kd_settings(cfg), "beyond": {k: getattr(cfg.kd, k) for k in keys}}
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
 def _method_name(kind: str, label: str) -> str:
     return f"{runs.display_name(kind)}, {label}"
 
@@ -128,25 +118,12 @@ def _train_and_score(ctx: runs.KdContext, objective: Any, rows: list[dict[str, A
     result = train(student, rows, objective, tc, run_dir / "trainer", pad_token_id=ctx.tokenizer.pad_token_id,
                    desc=desc)
     train_cpu = time.process_time() - c0
+    shutil.rmtree(run_dir / "trainer", ignore_errors=True)
     t0 = time.perf_counter()
     scores = ctx.score(result.model)
     return {**{k: float(v) for k, v in scores.items()}, "steps": result.steps,
             "train_seconds": round(result.seconds, 2), "train_cpu_seconds": round(train_cpu, 2),
             "eval_seconds": round(time.perf_counter() - t0, 2), "curve": runs.loss_curve(result.log_history)}
-
-
-def _cached_run(root: Path, name: str, key: str, make: Any) -> tuple[dict[str, Any], bool]:
-    run_dir = root / f"{name}-{key}"
-    path = run_dir / "metrics.json"
-    if path.exists():
-        return json.loads(path.read_text()), True
-    metrics = make(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(run_dir / "trainer", ignore_errors=True)
-    tmp = path.with_name("metrics.json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1))
-    tmp.replace(path)
-    return metrics, False
 
 
 def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
@@ -174,8 +151,10 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
     if tc.max_steps > 0:  # one epoch over the first rows the capped runs can see: the teacher pass covers no more
         rows = rows[:tc.max_steps * tc.batch_size * tc.grad_accum]
     root = ctx.root / "beyond"
-    base_key = [ctx.key, cfg.models.students.get(kd.student, kd.student), kind, beyond_settings(cfg)]
+    store = RunCache(root)
     probe = ctx.new_student(kd.student)
+    base_key = [ctx.key, cfg.models.students.get(kd.student, kd.student), kind, fingerprint(probe),
+                runs.kd_settings(cfg)]
     vocab = min(probe.get_output_embeddings().weight.shape[0], ctx.teacher.get_output_embeddings().weight.shape[0])
     common = dict(kind=kind, lambda_sft=kd.lambda_sft, lambda_kd=kd.lambda_kd, beta=kd.beta, alpha=kd.alpha)
     state: dict[str, Any] = {}
@@ -221,7 +200,7 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
             run = runs.run_stage(ctx, f"teacher-{kd.student}.{kind}", kd.student, kind)  # Table 1's own run
             results[label] = (run.metrics, run.cached, k)
             continue
-        metrics, cached = _cached_run(root, f"{slug}.{kind}", _key(*base_key, slug), make)
+        metrics, cached = store.get_or_run(f"{slug}.{kind}", store.key(*base_key, slug), make)
         results[label] = (metrics, cached, k)
 
     def bench(run_dir: Path) -> dict[str, Any]:
@@ -231,8 +210,7 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
         return benchmark_steps(probe, objectives, batch, kd.beyond_bench_steps)
 
     if kd.beyond_bench_steps > 0:
-        bench_key = _key(*base_key, "bench", kd.topk_ks, kd.beyond_bench_steps)
-        timing, _ = _cached_run(root, f"bench.{kind}", bench_key, bench)
+        timing, _ = store.get_or_run(f"bench.{kind}", store.key(*base_key, "bench"), bench)
     else:  # no benchmark: the training runs' own time per step (Trainer overhead included)
         timing = {label: {"step_wall": m["train_seconds"] / max(m["steps"], 1),
                           "step_cpu": m.get("train_cpu_seconds", float("nan")) / max(m["steps"], 1)}
@@ -244,7 +222,7 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
         kept = kd_signal_kept(probe, ctx.teacher, caches(), batch, kind, kd.beta, kd.alpha, kd.temperature)
         return {str(k): v for k, v in kept.items()}
 
-    kept, _ = _cached_run(root, f"signal.{kind}", _key(*base_key, "signal", kd.topk_ks), signal)
+    kept, _ = store.get_or_run(f"signal.{kind}", store.key(*base_key, "signal"), signal)
     out, curve = [], []
     for label, (m, cached, k) in results.items():
         t = timing[label]

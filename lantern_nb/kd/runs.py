@@ -3,18 +3,17 @@
 `distill` trains one student from one teacher through the project's single training loop
 (`train.train` with `DistillObjective`, or `CausalLMObjective` for the SFT-only baseline of
 paper 4.3.1). `run_stage` wraps it with evaluation (`explain.evaluate` on D_seed test) and an
-on-disk cache under data/<profile>/models/kd/<run>-<fingerprint>/ (weights, metrics JSON with
-the loss curve), so rerunning a notebook is cheap and changed settings never reuse stale runs.
-The fingerprint chains: a stage's key includes its teacher's key, so a distilled 3B is reused
-as the intermediate of every path that starts teacher -> 3B (`kd.paths`).
+run cache (`cache.RunCache`, data/<profile>/models/students/<run>-<key>/: weights, metrics JSON
+with the loss curve), so rerunning a notebook is cheap and changed settings never reuse stale
+runs. A stage's key covers the kd, sft and pretrain sections, T2's weights, the data, the
+student's initial weights and its teacher's key, so a distilled 3B is reused as the
+intermediate of every path that starts teacher -> 3B (`kd.paths`).
 
 `run_table1` builds Table 1 (SFT baseline + paper divergences + extra ones) and keeps the best
 student by ROUGE-L as the explanation model for serving.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import torch
 from transformers import TrainerCallback
 
 from lantern_nb import artifacts
+from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd.scd import TeacherSchedule
 from lantern_nb.train import CausalLMObjective, DistillObjective, TrainConfig, TrainResult, loss_curve, train
 
@@ -42,28 +42,6 @@ def display_name(kind: str) -> str:
     return DISPLAY.get(kind, kind.upper())
 
 
-def _hash(obj: Any) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def model_digest(model: torch.nn.Module) -> str:
-    """A cheap fingerprint of a model's weights (shapes + a few values of every tensor)."""
-    h = hashlib.sha1()
-    for name, p in model.state_dict().items():
-        flat = p.detach().reshape(-1)
-        h.update(f"{name}{tuple(p.shape)}{float(flat[:257].float().sum()):.6e}"
-                 f"{float(flat[-257:].float().sum()):.6e}".encode())
-    return h.hexdigest()
-
-
-def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
-    """Fingerprint of encoded (input_ids) or raw (target) rows."""
-    h = hashlib.sha1()
-    for r in rows:
-        h.update(json.dumps(r.get("input_ids") or [r.get("pair_id"), r.get("target")], default=str).encode())
-    return h.hexdigest()
-
-
 def train_config(cfg: Any) -> TrainConfig:
     """The KD hyper-parameters of the profile (paper 4.2: 8 epochs, AdamW, lr 8e-5)."""
     return TrainConfig(epochs=cfg.kd.epochs, lr=cfg.kd.lr, batch_size=cfg.kd.batch_size,
@@ -72,11 +50,9 @@ def train_config(cfg: Any) -> TrainConfig:
 
 
 def kd_settings(cfg: Any) -> dict[str, Any]:
-    """Everything in the profile that changes a KD run's result (part of the cache key)."""
-    keys = ("lambda_sft", "lambda_kd", "beta", "alpha", "temperature", "epochs", "lr", "batch_size", "grad_accum",
-            "max_length", "max_steps", "aw_tau")
-    return {"kd": {k: getattr(cfg.kd, k) for k in keys if hasattr(cfg.kd, k)}, "seed": cfg.seed,
-            "eval": [eval_n(cfg), cfg.sft.max_new_tokens, cfg.sft.max_length]}
+    """The profile sections a KD run reads (part of its cache key): kd, sft (evaluation lengths),
+    pretrain (the student's start), the seed and the device, each whole."""
+    return {"kd": cfg.kd, "sft": cfg.sft, "pretrain": cfg.pretrain, "seed": cfg.seed, "device": cfg.device}
 
 
 def _encoded(tokenizer, rows: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
@@ -226,10 +202,12 @@ class KdContext:
     key: str = ""
     _models: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
     _cached: CachedTeacher | None = field(default=None, repr=False)
+    runs: RunCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.key:
-            self.key = _hash([model_digest(self.teacher), rows_digest(self.train_rows), rows_digest(self.test_rows)])
+            self.key = fingerprint(self.teacher, self.tokenizer, self.train_rows, self.test_rows)
+        self.runs = RunCache(self.root)
 
     def training_teacher(self) -> torch.nn.Module:
         """T2 for KD on `train_rows`: a `CachedTeacher` (built on first use) when it fits in memory."""
@@ -314,12 +292,12 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
     cfg = ctx.cfg
     spec = cfg.models.students.get(role, role)
     parent = "none" if kind == "sft" else (teacher.key if teacher is not None else ctx.key)
-    key = _hash([parent, ctx.key, spec, kind, kd_settings(cfg), extra_key])[:10]
-    for done in sorted(ctx.root.glob(f"*-{key}")):
-        if (done / "metrics.json").exists() and (done / "model").exists():
-            return Run(name, key, done, json.loads((done / "metrics.json").read_text()), cached=True)
-    run_dir = ctx.root / f"{name}-{key}"
-    metrics_file = run_dir / "metrics.json"
+    student = ctx.new_student(role)
+    key = RunCache.key(parent, ctx.key, spec, kind, fingerprint(student), kd_settings(cfg), extra_key)
+    hit = ctx.runs.load(key, require=("model",))
+    if hit is not None:
+        return Run(name, key, hit[0], hit[1], cached=True)
+    run_dir = ctx.runs.start(name, key)
     if kind == "sft":
         teacher_model = None
     elif teacher is not None:
@@ -327,8 +305,7 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
         teacher_model = teacher.load_model() if teacher_model is None else teacher_model
     else:
         teacher_model = ctx.training_teacher()
-    shutil.rmtree(run_dir, ignore_errors=True)
-    student, result = distill(cfg, teacher_model, ctx.new_student(role), ctx.tokenizer, ctx.train_rows, kind,
+    student, result = distill(cfg, teacher_model, student, ctx.tokenizer, ctx.train_rows, kind,
                               run_dir / "trainer", token_weights=token_weights, schedule=schedule)
     t0 = time.perf_counter()
     scores = ctx.score(student)
@@ -349,9 +326,7 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
         metrics["scd_phases"] = [p for _, p in schedule.history]
     if getattr(token_weights, "trace", None):
         metrics["aw_trace"] = token_weights.trace
-    tmp = metrics_file.with_name("metrics.json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1))
-    tmp.replace(metrics_file)
+    RunCache.finish(run_dir, metrics)
     if keep_model:
         ctx._models[key] = student.eval()
     return Run(name, key, run_dir, metrics, cached=False)
@@ -359,13 +334,8 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
 
 def teacher_reference(ctx: KdContext) -> dict[str, float]:
     """T2's own scores on the KD evaluation rows (cached beside the runs): the bar students aim at."""
-    path = ctx.root / f"t2-eval-{_hash([ctx.key, kd_settings(ctx.cfg)['eval']])[:10]}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    scores = {k: float(v) for k, v in ctx.score(ctx.teacher).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scores, indent=1))
-    return scores
+    key = RunCache.key(ctx.key, kd_settings(ctx.cfg))
+    return ctx.runs.get_or_run("t2-eval", key, lambda _: {k: float(v) for k, v in ctx.score(ctx.teacher).items()})[0]
 
 
 def table1_kinds(cfg: Any) -> list[tuple[str, str]]:

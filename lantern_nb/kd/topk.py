@@ -18,7 +18,6 @@ teacher's tail distributions are proportional (e.g. all teacher mass in its top-
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
+from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd.divergences import check_kind, divergence_from_log_probs
 from lantern_nb.train import IGNORE, PadCollator, decoder_hidden, freeze, lm_head_weight
 
@@ -91,31 +91,16 @@ def topk_divergence_per_position(student_logits: torch.Tensor, ids: torch.Tensor
     return divergence_from_log_probs(bucket_log_probs(log_q, ids.long()), log_p, kind, beta, alpha)
 
 
-# ----------------------------------------------------------------------------- hashing
-def weights_hash(model: torch.nn.Module) -> str:
-    """blake2b of every parameter and buffer (names, shapes, dtypes, bytes): the teacher's identity."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+# ----------------------------------------------------------------------------- keys
+def cache_key(teacher: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], k: int, vocab_size: int,
+              temperature: float = 1.0, logp_dtype: str = "float16", teacher_hash: str | None = None) -> str:
+    """The content key naming a cache directory (`cache.fingerprint` of every input)."""
+    return RunCache.key(teacher_hash or fingerprint(teacher), tokenizer, _key_rows(rows), int(k), int(vocab_size),
+                        float(temperature), logp_dtype, 1)
 
 
-def tokenizer_hash(tokenizer) -> str:
-    """Hash of the tokenizer's full definition (vocabulary, merges, special tokens, chat template)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    body = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    extra = json.dumps([getattr(tokenizer, "chat_template", None), tokenizer.eos_token_id, tokenizer.pad_token_id])
-    return hashlib.blake2b((body + extra).encode(), digest_size=16).hexdigest()
-
-
-def rows_hash(rows: Sequence[dict[str, Any]]) -> str:
-    """Hash of every row's id, input ids and labels."""
-    h = hashlib.blake2b(digest_size=16)
-    for i, r in enumerate(rows):
-        h.update(json.dumps([int(r.get("row_id", i)), list(r["input_ids"]), list(r["labels"])]).encode())
-    return h.hexdigest()
+def _key_rows(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [[int(r.get("row_id", i)), list(r["input_ids"]), list(r["labels"])] for i, r in enumerate(rows)]
 
 
 # ----------------------------------------------------------------------------- the cache
@@ -178,14 +163,6 @@ class TopKCache:
         return out
 
 
-def cache_key(teacher: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], k: int, vocab_size: int,
-              temperature: float = 1.0, logp_dtype: str = "float16", teacher_hash: str | None = None) -> str:
-    """The content hash naming a cache directory."""
-    parts = [teacher_hash or weights_hash(teacher), tokenizer_hash(tokenizer), rows_hash(rows), int(k),
-             int(vocab_size), float(temperature), logp_dtype, 1]
-    return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
-
-
 def _cache_dir(out_dir: Path, k: int, key: str) -> Path:
     return out_dir / f"k{k}-{key}"
 
@@ -209,7 +186,7 @@ def build_topk_caches(teacher: torch.nn.Module, tokenizer, rows: Sequence[dict[s
     if not 0 < vocab <= head.shape[0]:
         raise ValueError(f"vocab_size={vocab} must be in [1, {head.shape[0]}] (the teacher's logits)")
     ks = sorted({min(int(k), vocab) for k in ks})
-    t_hash = weights_hash(teacher)
+    t_hash = fingerprint(teacher)
     keys = {k: cache_key(teacher, tokenizer, rows, k, vocab, temperature, logp_dtype, t_hash) for k in ks}
     done = {k: TopKCache.open(_cache_dir(out_dir, k, keys[k])) for k in ks
             if (_cache_dir(out_dir, k, keys[k]) / "meta.json").exists()}
@@ -269,7 +246,7 @@ def build_topk_caches(teacher: torch.nn.Module, tokenizer, rows: Sequence[dict[s
         np.save(tmp[k] / "row_ids.npy", np.asarray(row_ids, dtype=np.int64))
         meta = {"k": k, "vocab_size": vocab, "temperature": temperature, "logp_dtype": logp_dtype,
                 "n_tokens": n_tokens, "n_rows": len(rows), "key": keys[k], "teacher_hash": t_hash,
-                "tokenizer_hash": tokenizer_hash(tokenizer), "rows_hash": rows_hash(rows)}
+                "tokenizer_hash": fingerprint(tokenizer), "rows_hash": fingerprint(_key_rows(rows))}
         (tmp[k] / "meta.json").write_text(json.dumps(meta, indent=1))
         final = _cache_dir(out_dir, k, keys[k])
         shutil.rmtree(final, ignore_errors=True)
