@@ -1,6 +1,6 @@
 """Where every generated artifact lives, and the check that an upstream one exists.
 
-Layout (DESIGN.md): generated data and checkpoints under `data/<profile>/`, tables and figures
+Layout: generated data and checkpoints under `data/<profile>/`, tables and figures
 under `figures/<profile>/`, executed notebooks under `build/<profile>/`. A step whose input is
 missing raises `MissingArtifactError` naming the notebook / make target that produces it.
 """

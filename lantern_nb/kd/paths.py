@@ -102,7 +102,7 @@ def run_table2(cfg: Any, ctx: KdContext | None = None, progress: bool = True) ->
             label = f"{name} (T2 checkpoints{ARROW}{role})"
             row = {"Path": f"scd{'+aw' if adaptive else ''}:teacher->{role}", "Label": label,
                    "Teacher Model": f"{ctx.teacher_name} SFT checkpoints ({len(ctx.checkpoints or []) or 1})",
-                   "Student Model": role, **metric_row(run.metrics), "Note": f"{BEYOND} (seed 004)",
+                   "Student Model": role, **metric_row(run.metrics), "Note": f"{BEYOND} (SCD, Feng et al. 2026)",
                    "Cached": run.cached}
             stages[row["Path"]] = [{"name": run.name, "cached": run.cached, "dir": str(run.dir),
                                     "train_seconds": run.metrics["train_seconds"],
@@ -133,7 +133,7 @@ def plot_paths(df: pd.DataFrame, metric: str = "ROUGE_L"):
     for yi, v in zip(y, df[metric]):
         ax.text(v, yi, f" {v:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, df["Label"])
-    ax.set(xlabel=metric, xlim=(0, 1.08), title="Distillation paths (grey: beyond the paper, seed 004)")
+    ax.set(xlabel=metric, xlim=(0, 1.08), title="Distillation paths (grey: beyond the paper, SCD)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -173,7 +173,7 @@ class KdCfg:
     scd: bool
     adaptive_weighting: bool
     path_divergence: str = "js"  # Table 2 paths (paper: unnamed; its 7B->1.5B row equals Table 1's JS row)
-    aw_tau: float = bounded(POSITIVE, 0.5)  # adaptive-weighting temperature in nats (seed 004 gives no value)
+    aw_tau: float = bounded(POSITIVE, 0.5)  # adaptive-weighting temperature in nats (the SCD paper, Feng et al. 2026, gives no value)
     # D_seed test rows scored per KD run (paper: the whole test set)
     eval_n: int = bounded(Bound(0, note="0 = sft.eval_n"), 0)
     max_steps: int = bounded(STEP_CAP, -1)  # cap on optimisation steps per KD run (-1 = all epochs; paper: -1)

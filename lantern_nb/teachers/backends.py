@@ -115,7 +115,7 @@ def smollm2_converted() -> Path:
 
 
 def pick_device(device: str = "auto") -> str:
-    """CUDA, then MPS, then CPU (DESIGN.md), unless a device is named."""
+    """CUDA, then MPS, then CPU, unless a device is named."""
     if device != "auto":
         return device
     import torch
@@ -150,7 +150,7 @@ class HFChatBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise RuntimeError(f"{self.model}: the tokenizer has no chat template; use an instruct/chat model")
-        if self.device == "cuda":  # bf16 only where CUDA is present (DESIGN.md)
+        if self.device == "cuda":  # bf16 only where CUDA is present
             import torch
 
             kw["dtype"] = torch.bfloat16

@@ -1,4 +1,4 @@
-"""Parsing teacher outputs into the output schema (paper Sec. 3.3.1, issue 3 item 2).
+"""Parsing teacher outputs into the output schema (paper Sec. 3.3.1).
 
 Tolerant of the form LLMs wrap JSON in (code fences, chatter before or after, trailing commas),
 strict about the content: every key present with the right type and value set. A rejected output
