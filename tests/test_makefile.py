@@ -76,7 +76,9 @@ def profiles_only(tmp_path):
 
 
 def _make(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-n", *args], cwd=root, capture_output=True, text=True, timeout=60)
+    """`make -n` as a user runs it: not as a sub-make of `make test` (which prints directories)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", "-n", *args], cwd=root, capture_output=True, text=True, timeout=60, env=env)
 
 
 @pytest.mark.parametrize("goal", [["reproduce"], ["reproduce", "DRY_RUN=1"], ["preflight"],
