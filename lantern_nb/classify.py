@@ -28,9 +28,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts, zoo
+from lantern_nb.paper import beside_paper
+from lantern_nb.profiles import Profile
+from lantern_nb.profiles import STRUCTURES as CLASSIFIER_STRUCTURES
 from lantern_nb.schema import LABEL2ID, LABELS
 
-STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")
+STRUCTURES: tuple[str, ...] = CLASSIFIER_STRUCTURES
 STRUCTURE_NAMES: dict[str, tuple[str, str, str]] = {  # structure -> (Table 4 Structure, Pooling, Interaction)
     "seqcls_last": ("SeqCls", "Last", "-"), "seqcls_mean": ("SeqCls", "Mean", "-"),
     "twotower_concat": ("TwoTower", "Last", "Concat"), "twotower_dot": ("TwoTower", "Last", "DotProduct")}
@@ -191,6 +194,27 @@ class FitClassifier(nn.Module):
         return self.head(self.features(**batch))
 
 
+# ----------------------------------------------------------------------------- objective
+@dataclass
+class ClassifierObjective:
+    """Fit classification (paper Eq. 6): CE on hard labels, plus optional KL to T2's soft labels."""
+
+    soft_label_weight: float = 0.0
+
+    def __call__(self, model, inputs, num_items):
+        labels = inputs["labels"]
+        feats = {k: v for k, v in inputs.items() if k not in ("labels", "soft_labels")}
+        logits = model(**feats).float()
+        ce = F.cross_entropy(logits, labels, reduction="sum")
+        loss = ce
+        logs = {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
+        if self.soft_label_weight > 0 and "soft_labels" in inputs:
+            kl = F.kl_div(F.log_softmax(logits, -1), inputs["soft_labels"].float(), reduction="sum")
+            loss = (1 - self.soft_label_weight) * ce + self.soft_label_weight * kl
+            logs["kd"] = float(kl.detach()) / max(float(num_items), 1.0)
+        return loss / num_items, logs
+
+
 # ----------------------------------------------------------------------------- backbones
 @dataclass
 class Backbone:
@@ -211,7 +235,7 @@ class Backbone:
         return zoo.count_parameters(self.model)
 
 
-def build_backbone(cfg: Any, key: str, seed: int = 0) -> Backbone:
+def build_backbone(cfg: Profile, key: str, seed: int = 0) -> Backbone:
     """The backbone named `key` in `cfg.models.classifier_backbones`.
 
     Tiny decoders start from `pretrain.pretrained_decoder` (a short causal-LM pretraining on the
@@ -237,7 +261,7 @@ def build_backbone(cfg: Any, key: str, seed: int = 0) -> Backbone:
 
 
 # ----------------------------------------------------------------------------- training
-def d_cls_rows(cfg: Any) -> list[dict[str, Any]]:
+def d_cls_rows(cfg: Profile) -> list[dict[str, Any]]:
     """The T2-labelled D_cls rows (built by `label_cls.build_d_cls`, notebook 06)."""
     from lantern_nb.schema import read_jsonl
 
@@ -270,7 +294,7 @@ class ClassifierRun:
         return self.encoder.tokenizer
 
 
-def train_classifier(cfg: Any, backbone_key: str, structure: str, rows: Sequence[dict[str, Any]],
+def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequence[dict[str, Any]],
                      use_compressed: bool = True, seed: int | None = None,
                      output_dir: str | Path | None = None) -> tuple[ClassifierRun, Any]:
     """Train one Table 4 / Sec. 6.1 cell on T2-labelled rows (`t2_label`, optional `t2_probs`).
@@ -278,7 +302,7 @@ def train_classifier(cfg: Any, backbone_key: str, structure: str, rows: Sequence
     At most `cfg.classifier.max_train_pairs[backbone_key]` rows (seeded sample) when capped. Cross-entropy on T2's hard labels, plus KL to T2's probabilities with weight
     `cfg.classifier.soft_label_weight`. Returns (run, train.TrainResult).
     """
-    from lantern_nb.train import ClassifierObjective, TrainConfig, train
+    from lantern_nb.train import TrainConfig, train
 
     import random
     import shutil
@@ -302,9 +326,7 @@ def train_classifier(cfg: Any, backbone_key: str, structure: str, rows: Sequence
     out = Path(output_dir) if output_dir else (artifacts.data_dir(cfg.name) / "cls" / "runs" /
                                                f"{zoo.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug}"
                                                f"_{structure}_{'c' if use_compressed else 'f'}")
-    tc = TrainConfig(epochs=cc.epochs, lr=cc.lr, batch_size=cc.batch_size, seed=seed,
-                     logging_steps=max(1, len(data) // cc.batch_size // 10), warmup_ratio=0.1,
-                     weight_decay=0.01)
+    tc = TrainConfig.from_section(cc, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = train(model, data, ClassifierObjective(cc.soft_label_weight), tc, out,
@@ -432,7 +454,7 @@ class EvalSet:
         return self.jobs_compressed if use_compressed else self.jobs_full
 
 
-def eval_set(cfg: Any) -> EvalSet:
+def eval_set(cfg: Profile) -> EvalSet:
     """D_base's test split labelled by T2 (cached by `label_cls.label_test_pairs`)."""
     from lantern_nb.label_cls import compressed_jobs, label_test_pairs
 
@@ -441,7 +463,7 @@ def eval_set(cfg: Any) -> EvalSet:
                    [r["t2_label"] for r in rows], [r.get("label") for r in rows])
 
 
-def _cell(cfg: Any, key: str, structure: str, rows: Sequence[dict[str, Any]], ev: EvalSet,
+def _cell(cfg: Profile, key: str, structure: str, rows: Sequence[dict[str, Any]], ev: EvalSet,
           use_compressed: bool) -> tuple[dict[str, Any], ClassifierRun, dict[str, Any]]:
     run, _ = train_classifier(cfg, key, structure, rows, use_compressed)
     m = evaluate_classifier(run, ev.jobs(use_compressed), ev.profiles, ev.t2_labels, ev.latent,
@@ -455,7 +477,7 @@ def _cell(cfg: Any, key: str, structure: str, rows: Sequence[dict[str, Any]], ev
     return rec, run, m
 
 
-def run_table4(cfg: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
+def run_table4(cfg: Profile) -> tuple[Any, Any, dict[str, np.ndarray]]:
     """The eight cells of Table 4 (backbones x structures) on compressed input.
 
     Returns (absolute DataFrame, relative DataFrame: differences from `cfg.classifier.baseline`
@@ -480,7 +502,7 @@ def run_table4(cfg: Any) -> tuple[Any, Any, dict[str, np.ndarray]]:
 
 def relative_table(abs_df: Any, baseline: str) -> Any:
     """Table 4 as the paper reports it: accuracy / F1 differences from the baseline cell, in % points,
-    with the paper's relative numbers beside where `report.paper_table` has them."""
+    with the paper's relative numbers beside (`paper.beside_paper`; NaN for cells it lacks)."""
     key, structure = baseline.split("/")
     base = abs_df[(abs_df.Backbone == key) & (abs_df.structure == structure)]
     if base.empty:
@@ -489,49 +511,7 @@ def relative_table(abs_df: Any, baseline: str) -> Any:
     rel = abs_df[["Backbone", "Structure", "Pooling", "Interaction"]].copy()
     rel["Δ Accuracy (pp)"] = 100 * (abs_df.Accuracy - b.Accuracy)
     rel["Δ F1 (pp)"] = 100 * (abs_df.F1 - b.F1)
-    paper = _paper_table4()
-    if paper is not None:
-        rel = rel.merge(paper, on=["Backbone", "Structure", "Pooling", "Interaction"], how="left")
-    return rel
-
-
-def _paper_table4() -> Any:
-    """The paper's Table 4 (relative numbers) keyed by our analog backbone names, or None."""
-    try:
-        from lantern_nb.report import paper_table
-
-        p = paper_table("table4_classifier_structures")
-    except Exception:  # noqa: BLE001 - the paper numbers are an optional decoration
-        return None
-    if p is None or len(p) == 0:
-        return None
-    p = p.copy()
-    rename = {}
-    for c in p.columns:
-        lc = str(c).lower()
-        if "acc" in lc:
-            rename[c] = "paper Δ Accuracy (pp)"
-        elif "f1" in lc:
-            rename[c] = "paper Δ F1 (pp)"
-        elif "backbone" in lc or lc == "model":
-            rename[c] = "Backbone"
-    p = p.rename(columns=rename)
-    if "Backbone" in p.columns:
-        p["Backbone"] = p["Backbone"].astype(str).str.replace("gte-Qwen2.5-1.5B-instruct", "gte-Qwen2-1.5B-instruct")
-    keys = ["Backbone", "Structure", "Pooling", "Interaction"]
-    if not all(k in p.columns for k in keys):
-        return None
-    for c in ("paper Δ Accuracy (pp)", "paper Δ F1 (pp)"):
-        if c in p.columns:
-            p[c] = p[c].map(_pct)
-    return p[[c for c in p.columns if c in keys or c.startswith("paper")]]
-
-
-def _pct(x: Any) -> float:
-    if isinstance(x, str):
-        x = x.strip().replace("%", "").replace("+", "")
-        return float(x) if x not in ("", "-", "baseline") else 0.0
-    return float(x)
+    return beside_paper(rel, "table4_classifier_structures", ["Backbone", "Structure", "Pooling", "Interaction"])
 
 
 def downscale_structure(spec: zoo.ModelSpec) -> str:
@@ -540,7 +520,7 @@ def downscale_structure(spec: zoo.ModelSpec) -> str:
     return "seqcls_last" if spec.is_decoder else "seqcls_mean"
 
 
-def run_downscale(cfg: Any, table4: Any = None) -> tuple[Any, ClassifierRun | None]:
+def run_downscale(cfg: Profile, table4: Any = None) -> tuple[Any, ClassifierRun | None]:
     """Sec. 6.1: compressed vs full job text x large vs small encoder; quality vs measured throughput.
 
     Returns (DataFrame, the best small-encoder run on compressed input — the serving classifier).
@@ -617,7 +597,7 @@ def confusion_figure(cms: dict[str, np.ndarray], normalize: bool = True):
     return fig
 
 
-def save_serving_classifier(cfg: Any, run: ClassifierRun, metrics: dict[str, Any] | None = None) -> Path:
+def save_serving_classifier(cfg: Profile, run: ClassifierRun, metrics: dict[str, Any] | None = None) -> Path:
     """Save `run` as the served classifier (artifact "classifier")."""
     extra = {"backbone": run.backbone.key, "spec": run.backbone.spec.raw, "init": run.backbone.init,
              "profile": cfg.name, **({"metrics": metrics} if metrics else {})}

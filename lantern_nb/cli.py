@@ -58,14 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", default="cpu", choices=PROFILES)
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=int, default=8000)
-    c.set_defaults(func=_lazy("lantern_nb.serving:cli_serve"))
+    c.set_defaults(func=_lazy("lantern_nb.serving.cli:cli_serve"))
 
     c = sub.add_parser("fit", help="label (and explain) one pair in-process with the served models")
     c.add_argument("--job", required=True, dest="job_file")
     c.add_argument("--profile", required=True, dest="profile_file")
     c.add_argument("--run-profile", default="cpu", choices=PROFILES)
     c.add_argument("--explain", action="store_true")
-    c.set_defaults(func=_lazy("lantern_nb.serving:cli_fit"))
+    c.set_defaults(func=_lazy("lantern_nb.serving.cli:cli_fit"))
 
     c = sub.add_parser("plan", help="dry-run a profile: resolve models, vocab, memory and time estimates")
     c.add_argument("--profile", default="paper", choices=PROFILES)

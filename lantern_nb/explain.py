@@ -17,9 +17,9 @@ import torch
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts, prompts
+from lantern_nb.profiles import Profile
 from lantern_nb.schema import parse_explanation, read_jsonl
-from lantern_nb.train import IGNORE, PadCollator, chunked_cross_entropy, decoder_hidden, encode_chat_example, \
-    lm_head_weight
+from lantern_nb.train import PadCollator, answer_rows, chunked_cross_entropy, encode_chat_example, lm_head_weight
 
 META_FILE = "lantern_meta.json"
 
@@ -30,7 +30,7 @@ def _compress(job_text: str) -> str:
     return compress_job(job_text)
 
 
-def seed_rows(cfg: Any, split: str | None = None) -> list[dict[str, Any]]:
+def seed_rows(cfg: Profile, split: str | None = None) -> list[dict[str, Any]]:
     """D_seed rows (written by notebook 02) of `split` (train / val / test; None = all)."""
     path = artifacts.require(cfg.name, "d_seed")
     return [r for r in read_jsonl(path) if split is None or r.get("split") == split]
@@ -111,15 +111,14 @@ def nll(model: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], max_l
     total, count = 0.0, 0
     for s in range(0, len(enc), batch_size):
         batch = {k: v.to(device) for k, v in collate(enc[s:s + batch_size]).items()}
-        valid = batch["labels"].ne(IGNORE)
-        hidden = decoder_hidden(model, batch["input_ids"], batch["attention_mask"])[valid]
-        total += float(chunked_cross_entropy(hidden, lm_head_weight(model), batch["labels"][valid]))
-        count += int(valid.sum())
+        hidden, labels = answer_rows(model, batch)
+        total += float(chunked_cross_entropy(hidden, lm_head_weight(model), labels))
+        count += int(labels.numel())
     model.train(was_training)
     return total / max(count, 1)
 
 
-def evaluate(model: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], cfg: Any,
+def evaluate(model: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], cfg: Profile,
              max_new_tokens: int | None = None, batch_size: int = 8) -> dict[str, float]:
     """Paper Sec. 4.3 scores of an explanation model on `rows`: NLL (teacher forcing on the
     references) and ROUGE-1/2/L of greedy generations against the reference targets."""

@@ -43,6 +43,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from lantern_nb import artifacts
+from lantern_nb.profiles import Profile
 from lantern_nb.redact import redact
 from lantern_nb.schema import LABELS, FitResult, Pair, render_explanation, write_jsonl
 from lantern_nb.teachers.base import TeacherOutput
@@ -235,7 +236,7 @@ def check_length(result: FitResult, max_lines: int, max_chars: int) -> list[Flag
     return flags
 
 
-def validate(pair: Pair, output: TeacherOutput, cfg: Any) -> list[Flag]:
+def validate(pair: Pair, output: TeacherOutput, cfg: Profile) -> list[Flag]:
     """Every validator's flags for one output (empty = clean)."""
     if output.result is None:
         return [Flag("schema", output.error or "no parsed result")]
@@ -265,7 +266,7 @@ class FilterReport:
                              for pid, f in self.flags.items()])
 
 
-def filter_outputs(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput], cfg: Any) -> FilterReport:
+def filter_outputs(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput], cfg: Profile) -> FilterReport:
     """Validate every output; the reasons table counts outputs per code (an output may have several)."""
     by_id = {p.pair_id: p for p in pairs}
     unknown = [o.pair_id for o in outputs if o.pair_id not in by_id]
@@ -318,7 +319,7 @@ class Decision:
     note: str = ""
 
 
-def review_path(cfg: Any) -> Path:
+def review_path(cfg: Profile) -> Path:
     """Where notebook 02 keeps its review decisions: data/<profile>/seed/review.jsonl."""
     return artifacts.data_dir(cfg.name) / "seed" / "review.jsonl"
 
@@ -437,7 +438,7 @@ def review_widget(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
     return w.VBox([status, view, w.HBox(list(buttons.values())), w.Label("Edited output JSON:"), editor])
 
 
-def export_seed(cfg: Any, pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
+def export_seed(cfg: Profile, pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
                 decisions: Mapping[str, Decision | str]) -> Path:
     """Write D_seed atomically: accepted outputs, and edited ones with their edit. Each row is the
     pair's fields plus `teacher` (the FitResult dict) and `target` (the explanation model's text)."""

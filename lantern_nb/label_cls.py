@@ -136,7 +136,7 @@ def prior_bias(probs: np.ndarray, prior: Sequence[float], iters: int = 200) -> n
     return b - b.mean()
 
 
-def seed_prior(cfg: Any) -> list[float]:
+def seed_prior(cfg: Profile) -> list[float]:
     """Label shares (LABELS order) of D_seed's train split: the reviewed labels' distribution."""
     from lantern_nb.explain import seed_rows
     from lantern_nb.schema import parse_explanation
@@ -182,7 +182,7 @@ def _meta_path(path: Path) -> Path:
     return path.with_suffix(".meta.json")
 
 
-def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int,
+def _label_cached(cfg: Profile, pairs: list[Pair], path: Path, batch_size: int,
                   bias: np.ndarray | None = None) -> list[dict[str, Any]]:
     """T2-labelled rows of `pairs`, cached at `path` by fingerprint. With `classifier.t2_calibration:
     prior` the label scores are shifted by `bias`, or by a bias fitted here to D_seed's label shares
@@ -213,7 +213,7 @@ def _label_cached(cfg: Any, pairs: list[Pair], path: Path, batch_size: int,
     return rows
 
 
-def build_d_cls(cfg: Any, batch_size: int = 32) -> Path:
+def build_d_cls(cfg: Profile, batch_size: int = 32) -> Path:
     """Label D_cls (data.load_cls_pairs) with T2; write artifact "d_cls" (JSONL, atomic, cached)."""
     from lantern_nb.data import load_cls_pairs
 
@@ -222,7 +222,7 @@ def build_d_cls(cfg: Any, batch_size: int = 32) -> Path:
     return path
 
 
-def calibration_bias(cfg: Any) -> np.ndarray | None:
+def calibration_bias(cfg: Profile) -> np.ndarray | None:
     """The label-score bias fitted when D_cls was labelled (None without calibration)."""
     if cfg.classifier.t2_calibration == "none":
         return None
@@ -231,7 +231,7 @@ def calibration_bias(cfg: Any) -> np.ndarray | None:
     return None if bias is None else np.asarray(bias, dtype=np.float64)
 
 
-def label_test_pairs(cfg: Any, batch_size: int = 32) -> list[dict[str, Any]]:
+def label_test_pairs(cfg: Profile, batch_size: int = 32) -> list[dict[str, Any]]:
     """D_base's held-out test pairs labelled by T2 (the classifier's evaluation set; cached beside D_cls),
     calibrated with D_cls's bias, never one fitted on the test pairs."""
     from lantern_nb.data import load_pairs
@@ -240,7 +240,7 @@ def label_test_pairs(cfg: Any, batch_size: int = 32) -> list[dict[str, Any]]:
     return _label_cached(cfg, load_pairs(cfg.name, "test"), path, batch_size, bias=calibration_bias(cfg))
 
 
-def labelling_seconds(cfg: Any, which: str = "d_cls") -> float | None:
+def labelling_seconds(cfg: Profile, which: str = "d_cls") -> float | None:
     """Wall time of the cached T2 labelling run (d_cls or test)."""
     base = artifacts.artifact_path(cfg.name, "d_cls")
     path = base if which == "d_cls" else base.with_name("test_t2.jsonl")

@@ -39,13 +39,13 @@ INSTRUCT_SYSTEM = "You are a helpful assistant."
 _META = "pretrain_meta.json"
 
 
-def pretrained_dir(cfg: Any, spec: str | zoo.ModelSpec) -> Path:
+def pretrained_dir(cfg: Profile, spec: str | zoo.ModelSpec) -> Path:
     """Cache directory of a tiny spec's pretrained weights."""
     spec = zoo.parse_spec(spec) if isinstance(spec, str) else spec
     return artifacts.data_dir(cfg.name) / "models" / "pretrained" / spec.slug
 
 
-def corpus_texts(cfg: Any) -> tuple[list[str], list[str]]:
+def corpus_texts(cfg: Profile) -> tuple[list[str], list[str]]:
     """Unique job ads and profiles (train split + D_cls pairs, labels unused), first-seen order."""
     from lantern_nb.data import load_cls_pairs, load_pairs
 
@@ -179,7 +179,7 @@ def _meta(cfg: Profile, spec: zoo.ModelSpec, tokenizer) -> dict[str, Any]:
             "pretrain": dataclasses.asdict(cfg.pretrain)}
 
 
-def pretrain_info(cfg: Any, spec: str) -> dict[str, Any]:
+def pretrain_info(cfg: Profile, spec: str) -> dict[str, Any]:
     """The cached pretraining record of `spec` (settings, seconds, loss curve), {} if none."""
     path = pretrained_dir(cfg, spec) / _META
     return json.loads(path.read_text()) if path.exists() else {}
@@ -207,7 +207,7 @@ def _save(model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> None:
     tmp.rename(path)
 
 
-def pretrained_decoder(cfg: Any, spec: str, tokenizer) -> torch.nn.Module:
+def pretrained_decoder(cfg: Profile, spec: str, tokenizer) -> torch.nn.Module:
     """The start point of a decoder role: pretrained tiny analog (cached) or the hub checkpoint.
 
     Tiny base specs: random init (seed `cfg.seed`) + `cfg.pretrain.steps` causal-LM steps on
@@ -236,19 +236,18 @@ def pretrained_decoder(cfg: Any, spec: str, tokenizer) -> torch.nn.Module:
     return model
 
 
-def _lm_pretrain(cfg: Any, spec: zoo.ModelSpec, tokenizer, texts: list[str], path: Path):
+def _lm_pretrain(cfg: Profile, spec: zoo.ModelSpec, tokenizer, texts: list[str], path: Path):
     p = cfg.pretrain
     model = zoo.build_causal_lm(spec, tokenizer, seed=cfg.seed)
     blocks = lm_blocks(tokenizer, texts, p.seq_len, cfg.seed)
-    tc = TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, seed=cfg.seed, max_steps=p.steps,
-                     logging_steps=max(1, p.steps // 50))
+    tc = TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.steps)
     res = train(model, blocks, CausalLMObjective(), tc, path.with_name(path.name + ".run"),
                 pad_token_id=tokenizer.pad_token_id, desc=f"pretrain {spec.raw}")
     _cleanup(path)
     return res.model, res.log_history
 
 
-def _instruct_tune(cfg: Any, model: torch.nn.Module, tokenizer, jobs: list[str], profiles: list[str], path: Path):
+def _instruct_tune(cfg: Profile, model: torch.nn.Module, tokenizer, jobs: list[str], profiles: list[str], path: Path):
     p = cfg.pretrain
     if p.instruct_steps <= 0:
         return model, []
@@ -258,8 +257,7 @@ def _instruct_tune(cfg: Any, model: torch.nn.Module, tokenizer, jobs: list[str],
         enc.pop("prompt_len", None)
         if any(y != IGNORE for y in enc["labels"]):
             rows.append(enc)
-    tc = TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, seed=cfg.seed, max_steps=p.instruct_steps,
-                     logging_steps=max(1, p.instruct_steps // 50))
+    tc = TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.instruct_steps)
     res = train(model, rows, CausalLMObjective(), tc, path.with_name(path.name + ".run"),
                 pad_token_id=tokenizer.pad_token_id, desc="instruction tuning")
     _cleanup(path)

@@ -44,7 +44,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def candidate_dir(cfg: Any, name: str) -> Path:
+def candidate_dir(cfg: Profile, name: str) -> Path:
     return artifacts.artifact_path(cfg.name, "t2") / slug(name)
 
 
@@ -58,7 +58,7 @@ def check_method(method: str) -> None:
                            "method: full, e.g. OVERRIDES = {'sft.method': 'lora'}.")
 
 
-def lora_config(cfg: Any, model: torch.nn.Module):
+def lora_config(cfg: Profile, model: torch.nn.Module):
     """peft LoraConfig from cfg.sft (r, alpha) on the attention projections present in `model`."""
     from peft import LoraConfig
 
@@ -68,7 +68,7 @@ def lora_config(cfg: Any, model: torch.nn.Module):
                       task_type="CAUSAL_LM")
 
 
-def _start_model(cfg: Any, spec: str, tokenizer, method: str) -> torch.nn.Module:
+def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Module:
     """The model SFT trains: the pretrained start, wrapped with LoRA adapters for lora/qlora."""
     from peft import get_peft_model
 
@@ -113,7 +113,7 @@ def _cached_run(out_dir: Path, key: str) -> TrainResult | None:
                        seconds=saved["seconds"])
 
 
-def _export_checkpoints(cfg: Any, spec: str, tokenizer, raw: Sequence[Path], dest: Path, method: str) -> list[Path]:
+def _export_checkpoints(cfg: Profile, spec: str, tokenizer, raw: Sequence[Path], dest: Path, method: str) -> list[Path]:
     """Turn Trainer checkpoints into standalone causal-LM dirs (LoRA merged into the base)."""
     from transformers import AutoModelForCausalLM
 
@@ -132,7 +132,7 @@ def _export_checkpoints(cfg: Any, spec: str, tokenizer, raw: Sequence[Path], des
     return out
 
 
-def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
+def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
                      force: bool = False) -> TrainResult:
     """SFT of candidate `name` (a key of cfg.models.teacher_candidates) with cfg.sft.method.
 
@@ -160,9 +160,7 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
     model = _start_model(cfg, spec, tokenizer, method)
     rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
     s = cfg.sft
-    tc = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, grad_accum=s.grad_accum, seed=cfg.seed,
-                     n_checkpoints=s.n_checkpoints, max_steps=s.max_steps, logging_steps=1)
-    res = train(model, rows, CausalLMObjective(), tc, out_dir / "_trainer", pad_token_id=tokenizer.pad_token_id,
+    res = train(model, rows, CausalLMObjective(), TrainConfig.from_section(s, cfg.seed), out_dir / "_trainer", pad_token_id=tokenizer.pad_token_id,
                 desc=f"SFT {name}")
     model = res.model.merge_and_unload() if method != "full" else res.model
     ckpts = _export_checkpoints(cfg, spec, tokenizer, res.checkpoints, out_dir / "checkpoints", method)
@@ -179,7 +177,7 @@ def finetune_teacher(cfg: Any, name: str, tokenizer, train_rows: Sequence[dict[s
                        seconds=res.seconds)
 
 
-def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[dict]) -> dict:
+def _evaluate_cached(cfg: Profile, out_dir: Path, model, tokenizer, rows: Sequence[dict]) -> dict:
     """`explain.evaluate`, reused from eval.json when the run and the eval settings are unchanged."""
     run = json.loads((out_dir / _RUN).read_text())
     key = RunCache.key(run.get("key"), run.get("created"), cfg.sft, list(rows))
@@ -193,12 +191,23 @@ def _evaluate_cached(cfg: Any, out_dir: Path, model, tokenizer, rows: Sequence[d
     return metrics
 
 
-def run_table3(cfg: Any, force: bool = False) -> pd.DataFrame:
+@dataclasses.dataclass
+class Table3Result:
+    """Table 3 and its learning curves: per candidate the SFT (step, loss) curve and the pretraining
+    curve (instruction tuning for the -Instruct analog; empty for hub models), and the D_seed sizes."""
+
+    table: pd.DataFrame
+    curves: dict[str, list[tuple[int, float]]]
+    pretrain_curves: dict[str, list[tuple[int, float]]]
+    n_train: int
+    n_test: int
+
+
+def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
     """Table 3: every teacher candidate fine-tuned on D_seed train and scored on D_seed test.
 
-    Columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, NLL, Pretrain seconds, Train seconds.
-    `df.attrs["curves"]` maps each candidate to its SFT (step, loss) curve and
-    `df.attrs["pretrain_curves"]` to its pretraining curve (instruction tuning for +instruct).
+    The table's columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, NLL, Pretrain seconds,
+    Train seconds.
     """
     check_method(cfg.sft.method)
     tokenizer = zoo.get_tokenizer(cfg)
@@ -217,14 +226,10 @@ def run_table3(cfg: Any, force: bool = False) -> pd.DataFrame:
         rows.append({"Teacher Model": name, "Spec": spec, "ROUGE_1": metrics["rouge1"], "ROUGE_2": metrics["rouge2"],
                      "ROUGE_L": metrics["rougeL"], "NLL": metrics["nll"],
                      "Pretrain seconds": float(info.get("seconds", 0.0)), "Train seconds": res.seconds})
-    df = pd.DataFrame(rows)
-    df.attrs["curves"] = curves
-    df.attrs["pretrain_curves"] = pre_curves
-    df.attrs["n_train"], df.attrs["n_test"] = len(train_rows), len(test_rows)
-    return df
+    return Table3Result(pd.DataFrame(rows), curves, pre_curves, len(train_rows), len(test_rows))
 
 
-def _teacher_dir(cfg: Any) -> Path:
+def _teacher_dir(cfg: Profile) -> Path:
     artifacts.require(cfg.name, "t2")
     final = candidate_dir(cfg, cfg.models.teacher) / "final"
     if not final.exists():
@@ -234,7 +239,7 @@ def _teacher_dir(cfg: Any) -> Path:
     return final.parent
 
 
-def load_t2(cfg: Any, device: str | torch.device | None = None):
+def load_t2(cfg: Profile, device: str | torch.device | None = None):
     """(model, tokenizer) of the chosen in-house teacher T2 (cfg.models.teacher), in eval mode."""
     return load_model(_teacher_dir(cfg) / "final", device)
 
@@ -248,7 +253,7 @@ def t2_key(cfg: Profile) -> str:
     return RunCache.key(record.get("key"), record.get("created"))
 
 
-def t2_checkpoints(cfg: Any) -> list[Path]:
+def t2_checkpoints(cfg: Profile) -> list[Path]:
     """T2's SFT checkpoints in training order (the last one equals the final model), for SCD."""
     out_dir = _teacher_dir(cfg)
     record = json.loads((out_dir / _RUN).read_text()) if (out_dir / _RUN).exists() else None

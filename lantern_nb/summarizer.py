@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts
+from lantern_nb.profiles import Profile
 
 INSTRUCTION = ("Extract the requirements of this job posting: the role, then 'Required:' and "
                "'Preferred:' lists with one qualification per '- ' line.")
@@ -80,7 +81,7 @@ class Summarizer:
         return out
 
 
-def job_splits(cfg: Any) -> tuple[list[str], list[str]]:
+def job_splits(cfg: Profile) -> tuple[list[str], list[str]]:
     """Distinct job texts: (train jobs from D_base train/val + D_cls, held-out jobs of the D_base test split)."""
     from lantern_nb.data import load_cls_pairs, load_pairs
 
@@ -112,7 +113,7 @@ def evaluate_summarizer(summarizer: Any, jobs: Sequence[str]) -> dict[str, Any]:
             "examples": [{"job": j, "extractor": x, "model": p} for j, x, p in list(zip(jobs, refs, preds))[:3]]}
 
 
-def train_summarizer(cfg: Any) -> tuple[Summarizer, dict[str, Any]]:
+def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
     """Fine-tune `cfg.models.summarizer` on (job -> compress_job(job)); save artifact "summarizer".
 
     Returns the model-based summarizer and its metrics (ROUGE vs the extractor on held-out jobs,
@@ -129,8 +130,7 @@ def train_summarizer(cfg: Any) -> tuple[Summarizer, dict[str, Any]]:
     rows = [encode_chat_example(tok, summarize_messages(j), compress_job(j), sc.max_length) for j in train_jobs]
     for r in rows:
         r.pop("prompt_len", None)
-    tc = TrainConfig(epochs=sc.epochs, lr=sc.lr, batch_size=sc.batch_size, seed=cfg.seed,
-                     logging_steps=max(1, len(rows) // sc.batch_size // 10), warmup_ratio=0.05)
+    tc = TrainConfig.from_section(sc, cfg.seed)
     out_dir = artifacts.data_dir(cfg.name) / "summarizer_run"
     res = train(model, rows, CausalLMObjective(), tc, out_dir, pad_token_id=tok.pad_token_id, desc="summarizer")
     shutil.rmtree(out_dir, ignore_errors=True)

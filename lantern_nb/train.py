@@ -9,7 +9,7 @@ loss is normalised by the global count across gradient accumulation (and devices
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
+
+from lantern_nb.profiles import ClassifierCfg, KdCfg, PretrainCfg, SftCfg, SummarizerCfg
 
 IGNORE = -100
 
@@ -105,17 +107,35 @@ def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
     return head.weight
 
 
+def answer_rows(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hidden [N, H], labels [N]): final hidden states and targets at a batch's answer positions
+    (labels != IGNORE), selected before any vocabulary-sized work, so padding costs nothing."""
+    labels = inputs["labels"]
+    valid = labels.ne(IGNORE)
+    return decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])[valid], labels[valid]
+
+
+def row_chunks(fn: Callable[..., Any], rows: Sequence[torch.Tensor], chunk_size: int,
+               checkpointed: bool = True) -> list[Any]:
+    """`fn` on consecutive blocks of `chunk_size` rows of every tensor in `rows` (all [N, ...]).
+
+    Each block computes its own [rows x vocab] logits inside `fn`; with `checkpointed` they are
+    recomputed in backward instead of kept, so the logits of all N rows never exist at once
+    (CE, top-k KD, NLL and adaptive weighting all go through here; the fused KD loss has its own
+    backward)."""
+    out = []
+    for s in range(0, rows[0].shape[0], chunk_size):
+        block = [t[s:s + chunk_size] for t in rows]
+        out.append(checkpoint(fn, *block, use_reentrant=False) if checkpointed else fn(*block))
+    return out
+
+
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
                           chunk_size: int = 1024) -> torch.Tensor:
-    """Summed CE of `hidden @ weight.T` against `labels` computed chunk by chunk with
-    activation checkpointing, so the [tokens x vocab] logits never exist at once."""
-    total = hidden.new_zeros((), dtype=torch.float32)
-    for s in range(0, hidden.shape[0], chunk_size):
-        h, y = hidden[s:s + chunk_size], labels[s:s + chunk_size]
-        total = total + checkpoint(
-            lambda a, b: F.cross_entropy((a @ weight.T).float(), b, reduction="sum", ignore_index=IGNORE),
-            h, y, use_reentrant=False)
-    return total
+    """Summed CE of `hidden @ weight.T` against `labels`, block by block (`row_chunks`)."""
+    parts = row_chunks(lambda h, y: F.cross_entropy((h @ weight.T).float(), y, reduction="sum", ignore_index=IGNORE),
+                       [hidden, labels], chunk_size)
+    return sum(parts, hidden.new_zeros((), dtype=torch.float32))
 
 
 @dataclass
@@ -125,75 +145,9 @@ class CausalLMObjective:
     chunk_size: int = 1024
 
     def __call__(self, model, inputs, num_items):
-        labels = inputs["labels"]
-        hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])
-        valid = labels.ne(IGNORE)
-        ce = chunked_cross_entropy(hidden[valid], lm_head_weight(model), labels[valid], self.chunk_size)
+        hidden, labels = answer_rows(model, inputs)
+        ce = chunked_cross_entropy(hidden, lm_head_weight(model), labels, self.chunk_size)
         return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
-
-
-@dataclass
-class DistillObjective:
-    """Token-level KD (paper Eq. 3): lambda_sft * CE + lambda_kd * divergence(teacher || student).
-
-    The teacher is frozen and in eval mode; the loss is computed from final hidden states and
-    lm_head weights (chunked by default, never materialising the full logits). `token_weights`
-    is an optional hook (e.g. SCD's adaptive weighting) returning per-target weights.
-    """
-
-    teacher: torch.nn.Module
-    kind: str = "fkl"
-    lambda_sft: float = 0.1
-    lambda_kd: float = 0.9
-    beta: float = 0.5
-    alpha: float = 0.1
-    temperature: float = 1.0
-    impl: str = "chunked"
-    chunk_size: int = 1024
-    token_weights: Callable[..., torch.Tensor] | None = None
-
-    def __post_init__(self) -> None:
-        freeze(self.teacher)
-
-    def __call__(self, model, inputs, num_items):
-        from lantern_nb.kd.losses import kd_loss_chunked, kd_loss_naive
-
-        labels = inputs["labels"]
-        valid = labels.ne(IGNORE)
-        s_hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])[valid]
-        with torch.no_grad():
-            self.teacher.eval()
-            t_hidden = decoder_hidden(self.teacher, inputs["input_ids"], inputs["attention_mask"])[valid]
-        weights = None
-        if self.token_weights is not None:
-            weights = self.token_weights(model=model, inputs=inputs, valid=valid, student_hidden=s_hidden,
-                                         teacher_hidden=t_hidden)
-        fn = kd_loss_chunked if self.impl == "chunked" else kd_loss_naive
-        loss, stats = fn(s_hidden, lm_head_weight(model), t_hidden, lm_head_weight(self.teacher).detach(),
-                         labels[valid], kind=self.kind, lambda_sft=self.lambda_sft, lambda_kd=self.lambda_kd,
-                         beta=self.beta, alpha=self.alpha, temperature=self.temperature,
-                         chunk_size=self.chunk_size, num_items=num_items, token_weights=weights)
-        return loss, {k: float(v) for k, v in stats.items()}
-
-
-@dataclass
-class ClassifierObjective:
-    """Fit classification (paper Eq. 6): CE on hard labels, plus optional KL to T2's soft labels."""
-
-    soft_label_weight: float = 0.0
-
-    def __call__(self, model, inputs, num_items):
-        labels = inputs["labels"]
-        feats = {k: v for k, v in inputs.items() if k not in ("labels", "soft_labels")}
-        logits = model(**feats).float()
-        ce = F.cross_entropy(logits, labels, reduction="sum")
-        loss = ce
-        logs = {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
-        if self.soft_label_weight > 0 and "soft_labels" in inputs:
-            kl = F.kl_div(F.log_softmax(logits, -1), inputs["soft_labels"].float(), reduction="sum")
-            loss = (1 - self.soft_label_weight) * ce + self.soft_label_weight * kl
-            logs["kd"] = float(kl.detach()) / max(float(num_items), 1.0)
-        return loss / num_items, logs
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
@@ -249,21 +203,39 @@ class LanternTrainer(Trainer):
 
 @dataclass
 class TrainConfig:
-    """The hyper-parameters every run shares (taken from a profile section)."""
+    """The hyper-parameters of one run; `from_section` takes them from a profile section, so each value
+    lives in the profile (paper Sec. 4.2 gives epochs, AdamW and the learning rates; the rest is ours)."""
 
     epochs: float
     lr: float
     batch_size: int
+    warmup_ratio: float  # share of the optimisation steps with linear LR warmup
+    weight_decay: float
+    scheduler: str  # transformers' lr_scheduler_type
+    max_grad_norm: float  # 0 = no clipping
     grad_accum: int = 1
     seed: int = 0
     n_checkpoints: int = 0
-    logging_steps: int = 1
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    scheduler: str = "cosine"
+    log_points: int = 0  # loss-log entries per epoch, or per run when max_steps caps it (0 = every step)
     max_steps: int = -1
     group_by_length: bool = True  # batches of similar length (less padding) when rows carry input_ids
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, section: PretrainCfg | SftCfg | KdCfg | ClassifierCfg | SummarizerCfg, seed: int,
+                     **overrides: Any) -> TrainConfig:
+        """The run of profile `section`: each of its fields a TrainConfig field shares, the profile's `seed`,
+        then `overrides` for what the section leaves to its caller (e.g. pretraining's `max_steps`)."""
+        names = {f.name for f in fields(cls)}
+        shared = {k: v for k, v in vars(section).items() if k in names}
+        return cls(**{**shared, "seed": seed, **overrides})
+
+    def logging_steps(self, n_rows: int) -> int:
+        """Optimisation steps between loss-log entries when training on `n_rows` rows."""
+        if not self.log_points:
+            return 1
+        span = self.max_steps if self.max_steps > 0 else n_rows // (self.batch_size * self.grad_accum)
+        return max(1, span // self.log_points)
 
 
 @dataclass
@@ -296,7 +268,8 @@ def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Obj
         output_dir=str(output_dir), per_device_train_batch_size=tc.batch_size,
         gradient_accumulation_steps=tc.grad_accum, num_train_epochs=tc.epochs, max_steps=tc.max_steps,
         learning_rate=tc.lr, lr_scheduler_type=tc.scheduler, warmup_steps=int(tc.warmup_ratio * total),
-        weight_decay=tc.weight_decay, logging_steps=tc.logging_steps, seed=tc.seed, data_seed=tc.seed,
+        weight_decay=tc.weight_decay, max_grad_norm=tc.max_grad_norm, logging_steps=tc.logging_steps(len(rows)),
+        seed=tc.seed, data_seed=tc.seed,
         save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, save_only_model=True,
         save_total_limit=None, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda and not torch.backends.mps.is_available(),

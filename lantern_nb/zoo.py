@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import torch
 
 from lantern_nb import artifacts
+from lantern_nb.profiles import Profile
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|cls|>", "<|sep|>", "<|mask|>"]
 CHAT_TEMPLATE = (
@@ -93,7 +94,7 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def uses_tiny_models(cfg: Any) -> bool:
+def uses_tiny_models(cfg: Profile) -> bool:
     """True when the profile's decoders are tiny specs sharing the corpus tokenizer."""
     return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "tiny"
 
@@ -118,7 +119,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     return fast
 
 
-def get_tokenizer(cfg: Any):
+def get_tokenizer(cfg: Profile):
     """The profile's shared decoder tokenizer: trained on the corpus and cached for tiny profiles
     (retrained when the corpus changes), the teacher's hub tokenizer otherwise."""
     from transformers import AutoTokenizer

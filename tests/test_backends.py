@@ -415,3 +415,15 @@ def test_build_teacher_and_label_corpus(tmp_root: Path) -> None:
     assert type(llm).__name__ == "LLMTeacher"
     (out,) = llm.label(pairs[:1])
     assert out.meta["strategy"] == "decomposed"
+
+
+def test_compare_prompt_strategies_runs_both_on_one_backend(tmp_root: Path) -> None:
+    from lantern_nb.profiles import load_profile
+    from lantern_nb.teachers.factory import compare_prompt_strategies
+
+    pairs = [Pair("a", "j1", "Requirements: Python", "Python developer"),
+             Pair("b", "j1", "Requirements: Python", "Java developer")]
+    be = Scripted(_step_answer)
+    df = compare_prompt_strategies(load_profile("smoke"), pairs, chat_backend=be)
+    assert list(df["strategy"]) == ["monolithic", "decomposed"] and (df["pairs"] == 2).all()
+    assert df.set_index("strategy").loc["decomposed", "label/explanation consistent"] == 2  # the scripted chain

@@ -1,12 +1,11 @@
-"""The CE + KD objective: label shift and masking, normalisation, and chunked == naive."""
+"""The CE + KD objective: masking of pre-shifted labels, normalisation, and chunked == naive."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lantern_nb.kd import (KINDS, build_labels, divergence, kd_loss_chunked, kd_loss_from_logits, kd_loss_naive,
-                           shift_labels)
+from lantern_nb.kd import KINDS, divergence, kd_loss_chunked, kd_loss_from_logits, kd_loss_naive
 
 N, H, HT, V, VT = 29, 6, 9, 40, 43
 
@@ -32,21 +31,7 @@ def _loss_and_grads(fn, hs, w, ht, wt, labels, **kw):
     return loss.detach(), gh, gw, stats
 
 
-def test_shift_labels_aligns_next_token() -> None:
-    labels = torch.tensor([[5, 6, 7, -100], [1, 2, 3, 4]])
-    assert shift_labels(labels).tolist() == [[6, 7, -100, -100], [2, 3, 4, -100]]
-
-
-def test_build_labels_learns_eos_when_pad_equals_eos() -> None:
-    eos = pad = 0
-    input_ids = torch.tensor([[11, 12, 21, 22, eos, pad, pad], [11, 21, eos, pad, pad, pad, pad]])
-    attention = torch.tensor([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 0]])
-    labels = build_labels(input_ids, attention, [2, 1])
-    assert labels.tolist() == [[-100, -100, 21, 22, eos, -100, -100], [-100, 21, eos, -100, -100, -100, -100]]
-    assert shift_labels(labels)[0].tolist() == [-100, 21, 22, eos, -100, -100, -100]
-
-
-def test_ce_part_equals_torch_cross_entropy_with_shift() -> None:
+def test_ce_part_equals_torch_cross_entropy() -> None:
     g = _gen(1)
     logits = torch.randn(3, 7, V, generator=g, dtype=torch.float64)
     labels = torch.randint(0, V, (3, 7), generator=g)
@@ -54,7 +39,7 @@ def test_ce_part_equals_torch_cross_entropy_with_shift() -> None:
     labels[2, 5:] = -100
     loss, stats = kd_loss_from_logits(logits, torch.randn(3, 7, VT, generator=g, dtype=torch.float64), labels,
                                       "fkl", lambda_sft=1.0, lambda_kd=0.0)
-    want = F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100)
+    want = F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100)
     torch.testing.assert_close(loss, want)
     assert stats["ce"] == pytest.approx(want.item())
 
@@ -67,7 +52,7 @@ def test_kd_part_equals_masked_divergence(kind: str) -> None:
     labels = torch.randint(0, V, (2, 6), generator=g)
     labels[1, :4] = -100
     loss, stats = kd_loss_from_logits(s, t, labels, kind, lambda_sft=0.0, lambda_kd=1.0, temperature=1.5)
-    want = divergence(s, t, kind, mask=shift_labels(labels).ne(-100), temperature=1.5)
+    want = divergence(s, t, kind, mask=labels.ne(-100), temperature=1.5)
     torch.testing.assert_close(loss, want)
     assert stats["kd"] == pytest.approx(want.item())
 

@@ -9,7 +9,8 @@ import torch
 from lantern_nb import zoo
 from lantern_nb.kd import paths, runs, scd
 from lantern_nb.profiles import load_profile
-from lantern_nb.train import IGNORE, DistillObjective, PadCollator, decoder_hidden, encode_chat_example
+from lantern_nb.kd.losses import DistillObjective
+from lantern_nb.train import IGNORE, PadCollator, decoder_hidden, encode_chat_example
 
 TEACHER = "tiny-qwen2:h64-l2-xv128"
 STUDENTS = {"3B": "tiny-qwen2:h64-l2", "1.5B": "tiny-qwen2:h64-l1", "0.5B": "tiny-qwen2:h32-l1"}
@@ -214,3 +215,24 @@ def test_cached_teacher_matches_live_teacher(tok):
     fast, _ = DistillObjective(cached, kind="skl")(student, batch, n)
     assert torch.allclose(live, fast, atol=1e-5)
     assert all(not p.requires_grad for p in cached.parameters())
+
+
+def test_table2_comparisons_from_the_table():
+    """Two-stage gains into the smallest student and SCD vs single-stage come from Table 2 itself."""
+    import pandas as pd
+
+    from lantern_nb.paper import beside_paper
+
+    rows = [("teacher->0.5B", "Single-stage", 0.30, 0.20, 2.0), ("teacher->3B->0.5B", "2-stage", 0.35, 0.22, 1.9),
+            ("teacher->1.5B", "Single-stage 1.5B", 0.40, 0.30, 1.5), ("scd:teacher->1.5B", "SCD", 0.42, 0.31, 1.4)]
+    table = beside_paper(pd.DataFrame(rows, columns=["Path", "Label", "ROUGE_1", "ROUGE_L", "Loss (NLL)"]),
+                         "table2_distillation_paths", "Path")
+    gains = paths.multistage_gains(table, "0.5B")
+    assert list(gains["Label"]) == ["2-stage"] and gains["Gain"].iloc[0] == pytest.approx(0.05)
+    assert gains["Paper gain"].iloc[0] == pytest.approx(0.7721 - 0.7136)
+    scd_rows = paths.scd_vs_single_stage(table, "1.5B")
+    assert list(scd_rows["Label"]) == ["SCD"] and scd_rows["Single-stage ROUGE_L"].iloc[0] == 0.30
+    assert paths.multistage_gains(table, "3B").empty and paths.is_scd(paths.scd_key("1.5B", True))
+    result = paths.Table2Result(table, {"teacher->3B->0.5B": [{"name": "a", "cached": True, "dir": "d",
+                                                               "train_seconds": 1.0, "eval_seconds": 0.5}]}, {}, {})
+    assert list(result.stage_table().columns) == ["row", "name", "cached", "train_seconds", "eval_seconds"]

@@ -10,7 +10,9 @@ import torch
 from lantern_nb import zoo
 from lantern_nb.kd.divergences import divergence
 from lantern_nb.kd.onpolicy import OnPolicyDistillObjective, onpolicy_batch, prompts_of, sample_continuations
-from lantern_nb.train import IGNORE, DistillObjective, PadCollator, TrainConfig, encode_chat_example, train
+from lantern_nb.kd.losses import DistillObjective
+from lantern_nb.profiles import load_profile
+from lantern_nb.train import IGNORE, PadCollator, TrainConfig, encode_chat_example, train
 
 SPEC = "tiny-qwen2:h64-l2"
 TEACHER = "tiny-qwen2:h64-l2-xv128"
@@ -134,8 +136,8 @@ def test_two_step_train_onpolicy_teacher_frozen(tmp_path, tiny_tokenizer, teache
     before = copy.deepcopy(teacher.state_dict())
     student = _student(tok)
     obj = OnPolicyDistillObjective(teacher, kind="fkl", lmbda=1.0, max_new_tokens=4, seed=0)
-    res = train(student, rows, obj, TrainConfig(epochs=1, lr=1e-2, batch_size=2, seed=0), tmp_path,
-                pad_token_id=tok.pad_token_id)
+    tc = TrainConfig.from_section(load_profile("smoke").kd, 0, epochs=1, lr=1e-2, batch_size=2)
+    res = train(student, rows, obj, tc, tmp_path, pad_token_id=tok.pad_token_id)
     assert res.steps == 2 and obj.step == 2
     logs = [r for r in res.log_history if "loss" in r]
     assert all(math.isfinite(r["loss"]) and r["onpolicy"] == 1.0 for r in logs)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from lantern_nb import artifacts, cli, report
+from lantern_nb.paper import paper_table
 
 PROFILE = "smoke"
 
@@ -54,7 +55,7 @@ def test_missing_tables_say_not_produced(tmp_root):
 
 
 def test_table4_degenerate_accuracy(tmp_root):
-    paper = report.paper_table("table4_classifier_structures")
+    paper = paper_table("table4_classifier_structures")
     df = paper[["Backbone", "Structure", "Pooling", "Interaction"]].copy()
     df["Δ Accuracy (pp)"] = [0.0, -1.0, -1.0, 2.0, 1.0, 0.0, 0.0, 0.0]
     df["Accuracy"] = 0.98

@@ -302,7 +302,7 @@ def test_fit_pair_in_process_times_each_module():
 
 
 def test_cli_fit(tmp_path, monkeypatch, capsys):
-    import lantern_nb.serving as serving
+    import lantern_nb.serving.cli as serving
 
     monkeypatch.setattr(serving, "load_models", lambda cfg: fake_models())
     job, prof = tmp_path / "job.txt", tmp_path / "profile.txt"
@@ -396,7 +396,7 @@ def test_tiny_torch_models_batched_equal_unbatched():
     pytest.importorskip("torch")
     from lantern_nb.serving.testing import tiny_models
 
-    models = tiny_models(CFG, max_new_tokens=4)
+    models = tiny_models(load_profile("smoke"), max_new_tokens=4)
     pairs = [(j, p) for j in JOBS for p in PROFILES]
 
     async def run(batching: bool) -> list[dict]:
@@ -436,8 +436,9 @@ def test_model_costs_and_time_breakdown():
     res = BenchmarkResult(load=pd.DataFrame(), records=[], capacity=cap, models={},
                           batching=BatchingComparison(1.0, 1.0, 1.0, pd.DataFrame()))
     fake = pd.DataFrame({"model_rps": [50.0, 400.0, 10.0, 20.0]}, index=costs.index)
-    br = time_breakdown(res, fake)
+    result = time_breakdown(res, fake)
+    br = result.table
     assert br.loc["Classification", "model batch"] == 4 and br.loc["Explanation", "model batch"] == 1
     assert br.loc["Classification", "overhead ms/request"] == pytest.approx(1000 / 100 - 1000 / 400)
     assert br.loc["Explanation", "overhead ms/request"] == pytest.approx(1000 / 5 - 1000 / 10)
-    assert br.attrs["http_ratio"] == pytest.approx(20.0) and br.attrs["model_ratio"] == pytest.approx(40.0)
+    assert result.http_ratio == pytest.approx(20.0) and result.model_ratio == pytest.approx(40.0)

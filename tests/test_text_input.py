@@ -143,7 +143,7 @@ def _commands(path: Path, job: Path, resume: Path) -> dict[str, list[str]]:
 
 @pytest.fixture
 def files(tmp_root, monkeypatch):
-    import lantern_nb.serving as serving
+    import lantern_nb.serving.cli as serving
 
     monkeypatch.setattr(serving, "load_models", lambda cfg: fake_models())
     return _write(tmp_root, "job.txt", JOB), _write(tmp_root, "resume.txt", RESUME)

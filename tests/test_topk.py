@@ -13,7 +13,9 @@ from lantern_nb import zoo
 from lantern_nb.kd.divergences import KINDS, divergence_per_position
 from lantern_nb.kd.topk import (TopKDistillObjective, build_topk_cache, build_topk_caches, teacher_topk,
                                 topk_divergence_per_position)
-from lantern_nb.train import IGNORE, DistillObjective, PadCollator, TrainConfig, encode_chat_example, train
+from lantern_nb.kd.losses import DistillObjective
+from lantern_nb.profiles import load_profile
+from lantern_nb.train import IGNORE, PadCollator, TrainConfig, encode_chat_example, train
 
 SPEC = "tiny-qwen2:h64-l2"
 TEACHER = "tiny-qwen2:h64-l2-xv128"
@@ -191,8 +193,8 @@ def test_two_step_train_from_cache_without_teacher(tmp_path, tiny_tokenizer, tea
                              progress=False)
     student = zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
     start = [p.detach().clone() for p in student.parameters()]
-    res = train(student, rows, TopKDistillObjective(cache, kind="tvd"),
-                TrainConfig(epochs=1, lr=1e-2, batch_size=2, seed=0), tmp_path / "run",
+    tc = TrainConfig.from_section(load_profile("smoke").kd, 0, epochs=1, lr=1e-2, batch_size=2)
+    res = train(student, rows, TopKDistillObjective(cache, kind="tvd"), tc, tmp_path / "run",
                 pad_token_id=tiny_tokenizer.pad_token_id)
     assert res.steps == 2
     assert all(math.isfinite(r["loss"]) and "kd" in r for r in res.log_history if "loss" in r)
@@ -220,18 +222,19 @@ def test_beyond_rows_run_and_are_cached(tmp_path, monkeypatch, tiny_tokenizer, t
     ctx = runs.KdContext(cfg, teacher, tiny_tokenizer, rows, rows[:1], root=tmp_path / "kd",
                          student_factory=lambda role: zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0),
                          evaluate=fake_eval)
-    df, curve = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    res = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    df, curve = res.table, res.curve
     assert list(df["KD Method"]) == ["JS, live teacher (full)", "JS, top-k cache k=4", "JS, top-k cache k=16",
                                      "JS, on-policy (lmbda=0.5)"]
     assert (df["Note"] == runs.BEYOND).all() and not df["Cached"].any() and len(calls) == 4
     assert df["Disk bytes/token"].iloc[1] < df["Disk bytes/token"].iloc[2] and df["Disk bytes/token"].iloc[[0, 3]].isna().all()
     assert (df["Step s (CPU)"] > 0).all() and df["Step CPU vs live"].iloc[0] == 1.0
-    assert list(curve["k"]) == [4, 16, df.attrs["vocab"]] and list(curve["KD signal kept"])[-1] == 1.0
+    assert list(curve["k"]) == [4, 16, res.vocab] and list(curve["KD signal kept"])[-1] == 1.0
     assert 0 <= curve["KD signal kept"].iloc[0] <= curve["KD signal kept"].iloc[1] <= 1.0
-    again, _ = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    again = beyond.run_beyond_rows(cfg, ctx, progress=False).table
     assert again["Cached"].all() and len(calls) == 4
     ctx.student_factory = lambda role: zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=1)  # another start point
-    moved, _ = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    moved = beyond.run_beyond_rows(cfg, ctx, progress=False).table
     assert not moved["Cached"].any() and len(calls) == 8
     merged = beyond.merge_into_table1(df.iloc[:0][["KD Method", "ROUGE_L", "Note"]], df)
     assert list(merged.columns[:3]) == ["KD Method", "ROUGE_L", "Note"] and len(merged) == 4

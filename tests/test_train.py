@@ -1,13 +1,18 @@
 """The one training loop: label masking / EOS, truncation, gradient-accumulation normalisation,
-a two-step deterministic run."""
+a two-step deterministic run, and its hyper-parameters taken from the profile only."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
+import lantern_nb
 from lantern_nb import zoo
+from lantern_nb.kd.runs import train_config as kd_train_config
+from lantern_nb.profiles import PROFILES, load_profile
 from lantern_nb.train import (IGNORE, CausalLMObjective, PadCollator, TrainConfig,
                               encode_chat_example, loss_curve, train)
 
@@ -99,7 +104,7 @@ def test_trainer_counts_items_across_accumulation(tiny_tokenizer, tmp_path):
     for bs, ga in ((4, 1), (2, 2)):
         model = zoo.build_causal_lm(SPEC, tok, seed=0)
         tc = TrainConfig(epochs=1, lr=0.5, batch_size=bs, grad_accum=ga, max_steps=1, warmup_ratio=0.0,
-                         scheduler="constant", extra={"optim": "sgd"})
+                         weight_decay=0.0, scheduler="constant", max_grad_norm=1.0, extra={"optim": "sgd"})
         res = train(model, rows, CausalLMObjective(), tc, tmp_path / f"b{bs}", pad_token_id=tok.pad_token_id)
         weights.append([p.detach().clone() for p in res.model.parameters()])
     for a, b in zip(*weights):
@@ -112,10 +117,52 @@ def test_two_step_training_decreases_loss_and_is_deterministic(tiny_tokenizer, t
     runs = []
     for i in range(2):
         model = zoo.build_causal_lm(SPEC, tok, seed=0)
-        tc = TrainConfig(epochs=1, lr=1e-2, batch_size=4, max_steps=2, seed=0)
+        tc = TrainConfig.from_section(load_profile("smoke").kd, 0, epochs=1, lr=1e-2, batch_size=4, max_steps=2)
         runs.append(train(model, rows, CausalLMObjective(), tc, tmp_path / f"run{i}", pad_token_id=tok.pad_token_id))
     curve = loss_curve(runs[0].log_history)
     assert [s for s, _ in curve] == [1, 2] and curve[1][1] < curve[0][1]
     assert runs[0].steps == 2
     for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_from_section_builds_what_each_call_site_built_by_hand(name):
+    """Each run's config as its call site wrote it out before `TrainConfig.from_section`: the values
+    once hard-coded there (warmup, weight decay, schedule, logging) now come from the profile, unchanged."""
+    cfg = load_profile(name)
+    p, s, k, c, m = cfg.pretrain, cfg.sft, cfg.kd, cfg.classifier, cfg.summarizer
+    n = 437  # rows of a run (only the classifier's and the summarizer's logging depends on it)
+    base = dict(warmup_ratio=0.05, weight_decay=0.0, scheduler="cosine", max_grad_norm=1.0, seed=cfg.seed)
+    cases = {  # call site: (config now, config then without its logging_steps, logging_steps then)
+        "sft": (TrainConfig.from_section(s, cfg.seed),
+                TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, grad_accum=s.grad_accum,
+                            n_checkpoints=s.n_checkpoints, max_steps=s.max_steps, **base), 1),
+        "kd": (kd_train_config(cfg),
+               TrainConfig(epochs=k.epochs, lr=k.lr, batch_size=k.batch_size, grad_accum=k.grad_accum,
+                           max_steps=k.max_steps, **base), 1),
+        "pretrain": (TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.steps),
+                     TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, max_steps=p.steps, **base),
+                     max(1, p.steps // 50)),
+        "instruct": (TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.instruct_steps),
+                     TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, max_steps=p.instruct_steps, **base),
+                     max(1, p.instruct_steps // 50)),
+        "summarizer": (TrainConfig.from_section(m, cfg.seed),
+                       TrainConfig(epochs=m.epochs, lr=m.lr, batch_size=m.batch_size, **base),
+                       max(1, n // m.batch_size // 10)),
+        "classifier": (TrainConfig.from_section(c, 7),
+                       TrainConfig(epochs=c.epochs, lr=c.lr, batch_size=c.batch_size,
+                                   **{**base, "warmup_ratio": 0.1, "weight_decay": 0.01, "seed": 7}),
+                       max(1, n // c.batch_size // 10)),
+    }
+    for site, (now, then, logging_steps) in cases.items():
+        assert dataclasses.replace(now, log_points=0) == then, site
+        assert now.logging_steps(n) == logging_steps, site
+
+
+def test_no_defensive_getattr_on_profiles():
+    """The strict loader guarantees every profile field: no module reads one with `getattr(cfg, ...)`."""
+    root = Path(lantern_nb.__file__).parent
+    hits = [f"{path.relative_to(root)}:{i}: {line.strip()}" for path in sorted(root.rglob("*.py"))
+            for i, line in enumerate(path.read_text().splitlines(), 1) if "getattr(cfg" in line]
+    assert not hits, hits

@@ -36,7 +36,7 @@ def stats_path(profile: str) -> Path:
     return artifacts.artifact_path(profile, "pairs").parent / "stats.json"
 
 
-def _build(cfg: Any, progress: bool) -> tuple[list[Pair], list[Pair]]:
+def _build(cfg: Profile, progress: bool) -> tuple[list[Pair], list[Pair]]:
     d = cfg.data
     if d.source == "synthetic":
         base = generator.generate_pairs(d.n_jobs, d.pairs_per_job, cfg.seed, progress=progress)
@@ -67,7 +67,7 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def build_corpus(cfg: Any, force: bool = False, progress: bool = True) -> dict[str, Any]:
+def build_corpus(cfg: Profile, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Write (or reuse) the corpus for profile `cfg`; return its statistics.
 
     Existing files are reused unless `force` or they were built from a different data config /

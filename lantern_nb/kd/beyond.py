@@ -38,7 +38,9 @@ from lantern_nb.kd import runs
 from lantern_nb.kd.onpolicy import OnPolicyDistillObjective
 from lantern_nb.kd.divergences import divergence_per_position
 from lantern_nb.kd.topk import TopKCache, TopKDistillObjective, build_topk_caches, topk_divergence_per_position
-from lantern_nb.train import IGNORE, DistillObjective, PadCollator, TrainConfig, decoder_hidden, lm_head_weight, train
+from lantern_nb.kd.losses import DistillObjective
+from lantern_nb.profiles import Profile
+from lantern_nb.train import IGNORE, PadCollator, TrainConfig, answer_rows, lm_head_weight, train
 
 NOTE = runs.BEYOND
 LIVE = "live teacher (full)"
@@ -82,9 +84,8 @@ def kd_signal_kept(student: torch.nn.Module, teacher: torch.nn.Module, caches: d
     """Share of the full divergence the (top-k + tail) buckets keep, per k: sum of the bucketed
     divergence over the batch's answer tokens / sum of the full one (student vs live teacher).
     At most 1 (coarse-graining never increases an f-divergence), 1 at k = V."""
-    valid = batch["labels"].ne(IGNORE)
-    hs = decoder_hidden(student, batch["input_ids"], batch["attention_mask"])[valid]
-    ht = decoder_hidden(teacher, batch["input_ids"], batch["attention_mask"])[valid]
+    hs, _ = answer_rows(student, batch)
+    ht, _ = answer_rows(teacher, batch)
     ws, wt = lm_head_weight(student), lm_head_weight(teacher)
     entries = {k: c.lookup(batch["row_id"].reshape(-1).tolist()) for k, c in caches.items()}
     full = 0.0
@@ -101,7 +102,7 @@ def kd_signal_kept(student: torch.nn.Module, teacher: torch.nn.Module, caches: d
     return {k: v / full if full > 0 else float("nan") for k, v in kept.items()}
 
 
-def beyond_train_config(cfg: Any) -> TrainConfig:
+def beyond_train_config(cfg: Profile) -> TrainConfig:
     """Table 1's KD hyper-parameters, with `kd.beyond_max_steps` as a step cap (-1: none)."""
     tc = runs.train_config(cfg)
     return dataclasses.replace(tc, max_steps=cfg.kd.beyond_max_steps) if cfg.kd.beyond_max_steps > 0 else tc
@@ -126,11 +127,24 @@ def _train_and_score(ctx: runs.KdContext, objective: Any, rows: list[dict[str, A
             "eval_seconds": round(time.perf_counter() - t0, 2), "curve": runs.loss_curve(result.log_history)}
 
 
-def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
-                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows beyond the paper for Table 1, ROUGE-vs-k curve data); see the module docstring.
+@dataclasses.dataclass
+class BeyondResult:
+    """The Table 1 rows beyond the paper (`table`), the ROUGE-vs-k curve data (`curve`), the loss
+    curve per row (by KD Method), the size report of each top-k cache (by k), the optimisation
+    steps every row trained and the shared vocabulary size V."""
 
-    Columns: KD Method, Loss (NLL), ROUGE_1/2/L, Disk bytes/token, Step s (wall), Step s (CPU),
+    table: pd.DataFrame
+    curve: pd.DataFrame
+    curves: dict[str, list[tuple[int, float]]]
+    cache: dict[int, dict[str, Any]]
+    steps: int
+    vocab: int
+
+
+def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: bool = True) -> BeyondResult:
+    """The rows beyond the paper for Table 1 and the ROUGE-vs-k curve; see the module docstring.
+
+    Table columns: KD Method, Loss (NLL), ROUGE_1/2/L, Disk bytes/token, Step s (wall), Step s (CPU),
     Step CPU vs live, Teacher pass s (one pass shared by every k), Note, Train s, Eval s, Cached.
     Step times come from `benchmark_steps` (one batch, interleaved), where the on-policy row times
     a sampled step (expected cost lmbda * sampled + (1 - lmbda) * live); with
@@ -138,7 +152,7 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
     the live teacher at k = V (the shared vocabulary): k, label, Loss (NLL), ROUGE_1/2/L,
     Disk bytes/token, KD signal kept (`kd_signal_kept` at the student's initialisation). With a
     step cap the runs train one epoch over the first `steps x batch` rows, which is all the teacher
-    pass then covers. `df.attrs` holds the loss curves, cache size reports and the step count.
+    pass then covers.
     """
     from lantern_nb.zoo import pick_device
 
@@ -178,9 +192,9 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
                                     **common)
 
     def onpolicy(lmbda: float = kd.onpolicy_lmbda) -> Any:
-        return OnPolicyDistillObjective(ctx.teacher, lmbda=lmbda, temperature=kd.onpolicy_temperature,
+        return OnPolicyDistillObjective(ctx.teacher, lmbda=lmbda, sample_temperature=kd.onpolicy_temperature,
                                         max_new_tokens=kd.onpolicy_max_new_tokens, seed=cfg.seed,
-                                        kd_temperature=kd.temperature, impl=kd.impl, chunk_size=kd.chunk_size,
+                                        temperature=kd.temperature, impl=kd.impl, chunk_size=kd.chunk_size,
                                         eos_token_id=ctx.tokenizer.eos_token_id,
                                         pad_token_id=ctx.tokenizer.pad_token_id, **common)
 
@@ -236,21 +250,18 @@ def run_beyond_rows(cfg: Any, ctx: runs.KdContext | None = None,
             curve.append({"k": min(k, vocab) if k is not None else vocab, "label": label, **runs.metric_row(m),
                           "Disk bytes/token": m.get("bytes_per_token", float("nan")),
                           "KD signal kept": kept[str(min(k, vocab))] if k is not None else 1.0})
-    df = pd.DataFrame(out)
-    df.attrs["curves"] = {row["KD Method"]: results[label][0].get("curve", []) for row, label in zip(out, results)}
     keep = ("k", "n_tokens", "bytes", "bytes_per_token", "payload_bytes_per_token", "logp_dtype")
-    df.attrs["cache"] = {k: {key: results[f"top-k cache k={k}"][0][key] for key in keep} for k in kd.topk_ks}
-    df.attrs["steps"] = results[LIVE][0]["steps"]
-    df.attrs["vocab"] = vocab
-    return df, pd.DataFrame(curve).sort_values("k", ignore_index=True)
+    return BeyondResult(
+        table=pd.DataFrame(out), curve=pd.DataFrame(curve).sort_values("k", ignore_index=True),
+        curves={row["KD Method"]: results[label][0].get("curve", []) for row, label in zip(out, results)},
+        cache={k: {key: results[f"top-k cache k={k}"][0][key] for key in keep} for k in kd.topk_ks},
+        steps=results[LIVE][0]["steps"], vocab=vocab)
 
 
 def merge_into_table1(table1: pd.DataFrame, beyond: pd.DataFrame) -> pd.DataFrame:
     """Table 1 with the beyond-the-paper rows appended (their extra columns NaN for Table 1's rows)."""
     cols = list(table1.columns) + [c for c in beyond.columns if c not in table1.columns]
-    merged = pd.concat([table1, beyond], ignore_index=True)[cols]
-    merged.attrs = {**table1.attrs, "beyond": dict(beyond.attrs)}
-    return merged
+    return pd.concat([table1, beyond], ignore_index=True)[cols]
 
 
 def plot_rouge_vs_k(curve: pd.DataFrame, title: str = "Top-k teacher cache: ROUGE-L vs k (beyond the paper)"):

@@ -20,7 +20,9 @@ import math
 
 import torch
 
-KINDS: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")
+from lantern_nb.profiles import DIVERGENCES
+
+KINDS: tuple[str, ...] = DIVERGENCES
 
 
 def check_kind(kind: str, beta: float = 0.5, alpha: float = 0.1) -> None:

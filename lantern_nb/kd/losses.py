@@ -2,10 +2,9 @@
 
 Conventions shared by every entry point:
 
-* Labels follow Hugging Face: -100 marks positions that are not learned (prompt, padding).
-  Build them from the attention mask and prompt length, not from `input_ids == pad_id`, so the
-  EOS token is learned even when pad == eos (`build_labels`). The causal shift (position t
-  predicts token t+1) is applied with `shift_labels`, which shifts the labels, not the logits.
+* Labels follow the training loop's one convention (`train.encode_chat_example`): pre-shifted,
+  `labels[t]` is the target of position t, `IGNORE` (-100) where nothing is learned (prompt,
+  padding); the EOS is a target even when pad == eos.
 * Only valid positions count, and they are selected before any vocabulary-sized work, so
   padding costs no compute. CE uses the student's full vocabulary; KD slices both sides to the
   shared `vocab_size` (default: the smaller vocabulary).
@@ -21,38 +20,17 @@ lm_head weights and never materialises the [tokens x vocab] logits of the whole 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
 from lantern_nb.kd.divergences import (check_kind, divergence_from_log_probs, divergence_per_position,
                                        divergence_rows_and_grad, shared_vocab)
+from lantern_nb.train import IGNORE, answer_rows, freeze, lm_head_weight
 
-IGNORE_INDEX = -100
 _ROW_BLOCK = 64
-
-
-def shift_labels(labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Labels aligned with the logits for next-token prediction: out[..., t] = labels[..., t+1].
-
-    The last position gets `ignore_index`. Shifting the labels instead of slicing the logits
-    avoids copying a [B, T, V] tensor (the same trick transformers' ForCausalLMLoss uses).
-    """
-    out = torch.full_like(labels, ignore_index)
-    out[..., :-1] = labels[..., 1:]
-    return out
-
-
-def build_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_lengths: torch.Tensor | list[int],
-                 ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Unshifted labels for right-padded [B, T] batches: prompt tokens and padding -> -100.
-
-    Padding is found from `attention_mask`, never from `input_ids == pad_id`, so a final EOS
-    that shares the pad id is still a target.
-    """
-    lengths = torch.as_tensor(prompt_lengths, device=input_ids.device).reshape(-1, 1)
-    pos = torch.arange(input_ids.shape[-1], device=input_ids.device)
-    keep = attention_mask.to(torch.bool) & (pos >= lengths)
-    return torch.where(keep, input_ids, torch.full_like(input_ids, ignore_index))
 
 
 def _denominator(num_items: int | float | torch.Tensor | None, n_valid: int) -> float:
@@ -68,18 +46,11 @@ def kd_loss_from_logits(student_logits: torch.Tensor, teacher_logits: torch.Tens
                         kind: str = "fkl", lambda_sft: float = 0.1, lambda_kd: float = 0.9, beta: float = 0.5,
                         alpha: float = 0.1, temperature: float = 1.0, vocab_size: int | None = None,
                         num_items: int | float | torch.Tensor | None = None,
-                        token_weights: torch.Tensor | None = None,
-                        shift: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
-    """CE + KD from logits [..., V] that already exist (teacher detached).
-
-    With `shift=True` the labels are unshifted HF labels (same shape as the input ids) and are
-    shifted here; with `shift=False` they are already aligned with the logits. `token_weights`
-    (broadcastable to the aligned labels) are aligned with the logit positions.
-    """
+                        token_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """CE + KD from logits [..., V] that already exist (teacher detached); `labels` and
+    `token_weights` (broadcastable to the labels) are aligned with the logit positions."""
     check_kind(kind, beta, alpha)
-    if shift:
-        labels = shift_labels(labels)
-    valid = labels.ne(IGNORE_INDEX)
+    valid = labels.ne(IGNORE)
     weights = None if token_weights is None else torch.broadcast_to(token_weights.detach(), labels.shape)
     s, t, y = student_logits, teacher_logits.detach(), labels
     if not bool(valid.all()):
@@ -120,7 +91,7 @@ def kd_loss_naive(student_hidden: torch.Tensor, student_weight: torch.Tensor, te
         teacher_logits = ht @ teacher_weight.T
     return kd_loss_from_logits(student_logits, teacher_logits, labels.reshape(-1), kind, lambda_sft, lambda_kd,
                                beta, alpha, temperature, vocab_size, num_items,
-                               None if token_weights is None else token_weights.reshape(-1), shift=False)
+                               None if token_weights is None else token_weights.reshape(-1))
 
 
 def _chunk_rows(z: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, kind: str,
@@ -233,7 +204,7 @@ def kd_loss_chunked(student_hidden: torch.Tensor, student_weight: torch.Tensor, 
     y = labels.reshape(-1)
     if not hs.shape[0] == ht.shape[0] == y.shape[0]:
         raise ValueError(f"row counts differ: student {hs.shape[0]}, teacher {ht.shape[0]}, labels {y.shape[0]}")
-    valid = y.ne(IGNORE_INDEX)
+    valid = y.ne(IGNORE)
     idx = valid.nonzero().squeeze(1)
     denom = _denominator(num_items, idx.numel())
     compute = torch.promote_types(student_weight.dtype, torch.float32)
@@ -250,3 +221,51 @@ def kd_loss_chunked(student_hidden: torch.Tensor, student_weight: torch.Tensor, 
     loss, ce, kd = _FusedKDLoss.apply(hs_v, student_weight, ht_v, teacher_weight.detach(), y_v, coef, cfg)
     return loss, _stats(ce, kd)
 
+
+@dataclass(kw_only=True)
+class KdTerms:
+    """The terms every KD objective shares (paper Eq. 3): lambda_sft * CE + lambda_kd * the
+    divergence `kind` (with its `beta` / `alpha`) at `temperature`, over blocks of `chunk_size`
+    answer tokens. Keyword-only, so each objective's own first field stays positional."""
+
+    kind: str = "fkl"
+    lambda_sft: float = 0.1
+    lambda_kd: float = 0.9
+    beta: float = 0.5
+    alpha: float = 0.1
+    temperature: float = 1.0
+    chunk_size: int = 1024
+
+
+@dataclass
+class DistillObjective(KdTerms):
+    """Token-level KD (paper Eq. 3): lambda_sft * CE + lambda_kd * divergence(teacher || student).
+
+    The teacher is frozen and in eval mode; the loss is computed from final hidden states and
+    lm_head weights (chunked by default, never materialising the full logits). `token_weights`
+    is an optional hook (e.g. SCD's adaptive weighting) returning per-target weights.
+    """
+
+    teacher: torch.nn.Module
+    impl: str = "chunked"
+    token_weights: Callable[..., torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        freeze(self.teacher)
+
+    def __call__(self, model, inputs, num_items):
+        valid = inputs["labels"].ne(IGNORE)
+        s_hidden, labels = answer_rows(model, inputs)
+        with torch.no_grad():
+            self.teacher.eval()
+            t_hidden, _ = answer_rows(self.teacher, inputs)
+        weights = None
+        if self.token_weights is not None:
+            weights = self.token_weights(model=model, inputs=inputs, valid=valid, student_hidden=s_hidden,
+                                         teacher_hidden=t_hidden)
+        fn = kd_loss_chunked if self.impl == "chunked" else kd_loss_naive
+        loss, stats = fn(s_hidden, lm_head_weight(model), t_hidden, lm_head_weight(self.teacher).detach(),
+                         labels, kind=self.kind, lambda_sft=self.lambda_sft, lambda_kd=self.lambda_kd,
+                         beta=self.beta, alpha=self.alpha, temperature=self.temperature,
+                         chunk_size=self.chunk_size, num_items=num_items, token_weights=weights)
+        return loss, {k: float(v) for k, v in stats.items()}

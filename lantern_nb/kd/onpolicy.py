@@ -24,8 +24,8 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from lantern_nb.kd.divergences import check_kind
-from lantern_nb.train import IGNORE, DistillObjective, PadCollator, chunked_cross_entropy, decoder_hidden, \
-    freeze, lm_head_weight
+from lantern_nb.kd.losses import DistillObjective, KdTerms, kd_loss_chunked, kd_loss_naive
+from lantern_nb.train import IGNORE, PadCollator, answer_rows, chunked_cross_entropy, freeze, lm_head_weight
 
 
 class GumbelSampler(LogitsProcessor):
@@ -104,27 +104,20 @@ def onpolicy_batch(prompts: list[list[int]], continuations: list[list[int]], pad
 
 
 @dataclass
-class OnPolicyDistillObjective:
+class OnPolicyDistillObjective(KdTerms):
     """Mixed-policy KD: with probability `lmbda` the KD term is taken on student samples.
 
-    `temperature` is the sampling temperature (0 = greedy); `kd_temperature` the divergence's.
+    `sample_temperature` is the sampling temperature (0 = greedy); `temperature` the divergence's.
     `eos_token_id` / `pad_token_id` default to the student's config. `logs` report `onpolicy`
     (1 on a student-sampled step) and `gen_tokens` (mean sampled length incl. EOS).
     """
 
     teacher: torch.nn.Module
-    kind: str = "fkl"
     lmbda: float = 0.5
-    temperature: float = 1.0
+    sample_temperature: float = 1.0
     max_new_tokens: int = 64
     seed: int = 0
-    lambda_sft: float = 0.1
-    lambda_kd: float = 0.9
-    beta: float = 0.5
-    alpha: float = 0.1
-    kd_temperature: float = 1.0
     impl: str = "chunked"
-    chunk_size: int = 1024
     eos_token_id: int | None = None
     pad_token_id: int | None = None
     step: int = field(default=0, init=False)
@@ -139,7 +132,7 @@ class OnPolicyDistillObjective:
         freeze(self.teacher)
         self.offpolicy = DistillObjective(self.teacher, kind=self.kind, lambda_sft=self.lambda_sft,
                                           lambda_kd=self.lambda_kd, beta=self.beta, alpha=self.alpha,
-                                          temperature=self.kd_temperature, impl=self.impl,
+                                          temperature=self.temperature, impl=self.impl,
                                           chunk_size=self.chunk_size)
 
     def use_student_samples(self, step: int) -> bool:
@@ -150,9 +143,9 @@ class OnPolicyDistillObjective:
         return torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + step + 7_919)
 
     def _ids(self, model: torch.nn.Module) -> tuple[int, int]:
-        cfg = getattr(model, "config", None)
-        eos = self.eos_token_id if self.eos_token_id is not None else getattr(cfg, "eos_token_id", None)
-        pad = self.pad_token_id if self.pad_token_id is not None else getattr(cfg, "pad_token_id", None)
+        config = getattr(model, "config", None)
+        eos = self.eos_token_id if self.eos_token_id is not None else getattr(config, "eos_token_id", None)
+        pad = self.pad_token_id if self.pad_token_id is not None else getattr(config, "pad_token_id", None)
         if isinstance(eos, (list, tuple)):
             eos = eos[0]
         if eos is None:
@@ -166,35 +159,30 @@ class OnPolicyDistillObjective:
         prompts = prompts_of(inputs)
         device = inputs["input_ids"].device
         vocab = min(lm_head_weight(model).shape[0], lm_head_weight(self.teacher).shape[0])
-        conts = sample_continuations(model, prompts, self.max_new_tokens, self.temperature,
+        conts = sample_continuations(model, prompts, self.max_new_tokens, self.sample_temperature,
                                      self.generator(step, device), eos, pad, vocab)
         return {k: v.to(device) for k, v in onpolicy_batch(prompts, conts, pad).items()}
 
     def __call__(self, model, inputs, num_items):
-        from lantern_nb.kd.losses import kd_loss_chunked, kd_loss_naive
-
         step, self.step = self.step, self.step + 1
         if not self.use_student_samples(step):
             loss, logs = self.offpolicy(model, inputs, num_items)
             return loss, {**logs, "onpolicy": 0.0}
         denom = max(float(num_items), 1.0)
-        labels = inputs["labels"]
-        valid = labels.ne(IGNORE)
         weight = lm_head_weight(model)
-        hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])[valid]
-        ce = chunked_cross_entropy(hidden, weight, labels[valid], self.chunk_size)
+        hidden, labels = answer_rows(model, inputs)
+        ce = chunked_cross_entropy(hidden, weight, labels, self.chunk_size)
         gen = self.sample_batch(model, inputs, step)
-        g_valid = gen["labels"].ne(IGNORE)
-        n_gen = int(g_valid.sum())
-        s_hidden = decoder_hidden(model, gen["input_ids"], gen["attention_mask"])[g_valid]
+        s_hidden, g_labels = answer_rows(model, gen)
+        n_gen = int(g_labels.numel())
         with torch.no_grad():
             self.teacher.eval()
-            t_hidden = decoder_hidden(self.teacher, gen["input_ids"], gen["attention_mask"])[g_valid]
+            t_hidden, _ = answer_rows(self.teacher, gen)
         fn = kd_loss_chunked if self.impl == "chunked" else kd_loss_naive
-        kd, _ = fn(s_hidden, weight, t_hidden, lm_head_weight(self.teacher).detach(), gen["labels"][g_valid],
+        kd, _ = fn(s_hidden, weight, t_hidden, lm_head_weight(self.teacher).detach(), g_labels,
                    kind=self.kind, lambda_sft=0.0, lambda_kd=1.0, beta=self.beta, alpha=self.alpha,
-                   temperature=self.kd_temperature, chunk_size=self.chunk_size, num_items=n_gen)
-        share = float(valid.sum()) / denom
+                   temperature=self.temperature, chunk_size=self.chunk_size, num_items=n_gen)
+        share = float(labels.numel()) / denom
         loss = self.lambda_sft * ce / denom + self.lambda_kd * share * kd
         logs: dict[str, Any] = {"ce": float(ce.detach()) / denom, "kd": float(kd.detach()), "onpolicy": 1.0,
                                 "gen_tokens": n_gen / max(len(gen["labels"]), 1)}

@@ -28,13 +28,15 @@ from transformers import TrainerCallback
 from lantern_nb import artifacts
 from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd.scd import TeacherSchedule
-from lantern_nb.train import CausalLMObjective, DistillObjective, TrainConfig, TrainResult, loss_curve, train
+from lantern_nb.kd.losses import DistillObjective
+from lantern_nb.paper import beside_paper, paper_columns
+from lantern_nb.profiles import Profile
+from lantern_nb.train import CausalLMObjective, TrainConfig, TrainResult, loss_curve, train
 
 DISPLAY: dict[str, str] = {"sft": "SFT only", "js": "JS", "fkl": "FKL", "tvd": "TVD", "skl": "SKL", "rkl": "RKL",
                            "skew_fkl": "Skew-FKL", "skew_rkl": "Skew-RKL"}
 METRIC_COLUMNS: dict[str, str] = {"nll": "Loss (NLL)", "rouge1": "ROUGE_1", "rouge2": "ROUGE_2", "rougeL": "ROUGE_L"}
-PAPER_COLUMNS: dict[str, str] = {"Loss": "Paper Loss", "ROUGE_1": "Paper ROUGE_1", "ROUGE_2": "Paper ROUGE_2",
-                                 "ROUGE_L": "Paper ROUGE_L"}
+PAPER_COLUMNS: dict[str, str] = paper_columns("table1_kd_divergences")  # Loss -> Paper Loss, ROUGE_1 -> ...
 BEYOND = "beyond the paper"
 
 
@@ -42,14 +44,12 @@ def display_name(kind: str) -> str:
     return DISPLAY.get(kind, kind.upper())
 
 
-def train_config(cfg: Any) -> TrainConfig:
-    """The KD hyper-parameters of the profile (paper 4.2: 8 epochs, AdamW, lr 8e-5)."""
-    return TrainConfig(epochs=cfg.kd.epochs, lr=cfg.kd.lr, batch_size=cfg.kd.batch_size,
-                       grad_accum=cfg.kd.grad_accum, seed=cfg.seed, logging_steps=1,
-                       max_steps=getattr(cfg.kd, "max_steps", -1))
+def train_config(cfg: Profile) -> TrainConfig:
+    """The KD hyper-parameters of the profile (paper Sec. 4.2: 8 epochs, AdamW, lr 8e-5)."""
+    return TrainConfig.from_section(cfg.kd, cfg.seed)
 
 
-def kd_settings(cfg: Any) -> dict[str, Any]:
+def kd_settings(cfg: Profile) -> dict[str, Any]:
     """The profile sections a KD run reads (part of its cache key): kd, sft (evaluation lengths),
     pretrain (the student's start), the seed and the device, each whole."""
     return {"kd": cfg.kd, "sft": cfg.sft, "pretrain": cfg.pretrain, "seed": cfg.seed, "device": cfg.device}
@@ -63,7 +63,7 @@ def _encoded(tokenizer, rows: Sequence[dict[str, Any]], max_length: int) -> list
     return explain.encode_rows(tokenizer, rows, max_length)
 
 
-def _student(cfg: Any, spec_or_model: str | torch.nn.Module, tokenizer) -> torch.nn.Module:
+def _student(cfg: Profile, spec_or_model: str | torch.nn.Module, tokenizer) -> torch.nn.Module:
     if isinstance(spec_or_model, torch.nn.Module):
         return spec_or_model
     from lantern_nb import pretrain
@@ -72,7 +72,7 @@ def _student(cfg: Any, spec_or_model: str | torch.nn.Module, tokenizer) -> torch
     return pretrain.pretrained_decoder(cfg, spec, tokenizer)
 
 
-def distill(cfg: Any, teacher_model: torch.nn.Module | None, student_spec_or_model: str | torch.nn.Module, tokenizer,
+def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or_model: str | torch.nn.Module, tokenizer,
             train_rows: Sequence[dict[str, Any]], kind: str, out_dir: str | Path,
             token_weights: Callable[..., torch.Tensor] | None = None,
             schedule: "Sequence[Any] | TeacherSchedule | None" = None,
@@ -188,7 +188,7 @@ class KdContext:
     """What the KD runs of one profile share: T2, the tokenizer, D_seed train/test, the student
     factory and the evaluator (injectable, so tests run on tiny models without a corpus)."""
 
-    cfg: Any
+    cfg: Profile
     teacher: torch.nn.Module
     tokenizer: Any
     train_rows: list[dict[str, Any]]
@@ -237,12 +237,12 @@ class KdContext:
                                 batch_size=max(1, min(32, len(self.test_rows))))
 
 
-def eval_n(cfg: Any) -> int:
+def eval_n(cfg: Profile) -> int:
     """D_seed test rows scored per KD run: `kd.eval_n`, or `sft.eval_n` (Table 3's) when 0."""
-    return getattr(cfg.kd, "eval_n", 0) or cfg.sft.eval_n
+    return cfg.kd.eval_n or cfg.sft.eval_n
 
 
-def kd_context(cfg: Any) -> KdContext:
+def kd_context(cfg: Profile) -> KdContext:
     """The profile's context: T2 (notebook 03), its tokenizer, D_seed train and test (notebook 02)."""
     from lantern_nb import explain, sft
 
@@ -338,7 +338,7 @@ def teacher_reference(ctx: KdContext) -> dict[str, float]:
     return ctx.runs.get_or_run("t2-eval", key, lambda _: {k: float(v) for k, v in ctx.score(ctx.teacher).items()})[0]
 
 
-def table1_kinds(cfg: Any) -> list[tuple[str, str]]:
+def table1_kinds(cfg: Profile) -> list[tuple[str, str]]:
     """(kind, note) rows of Table 1: the SFT-only baseline, the paper's divergences, the extras."""
     rows = [("sft", "baseline (paper 4.3.1; no numbers reported)")]
     rows += [(k, "paper row") for k in cfg.kd.divergences]
@@ -350,24 +350,27 @@ def metric_row(metrics: dict[str, Any]) -> dict[str, float]:
     return {col: metrics.get(k, float("nan")) for k, col in METRIC_COLUMNS.items()}
 
 
-def with_paper(df: pd.DataFrame, paper: pd.DataFrame, on: str, paper_on: str) -> pd.DataFrame:
-    """`df` with the paper's Loss/ROUGE columns beside ours (NaN where the paper has no row)."""
-    cols = {paper_on: on, **PAPER_COLUMNS}
-    side = paper[[c for c in cols if c in paper.columns]].rename(columns=cols)
-    return df.merge(side, on=on, how="left")
+@dataclass
+class Table1Result:
+    """Table 1 and what the notebook shows beside it: the loss curve per row (by KD Method), each
+    run's directory (by kind), and the serving explainer saved from the best row (None if not saved)."""
+
+    table: pd.DataFrame
+    curves: dict[str, list[tuple[int, float]]]
+    runs: dict[str, str]
+    explainer: Path | None = None
+    explainer_from: str | None = None
 
 
-def run_table1(cfg: Any, ctx: KdContext | None = None, save_explainer: bool = True,
-               progress: bool = True) -> pd.DataFrame:
+def run_table1(cfg: Profile, ctx: KdContext | None = None, save_explainer: bool = True,
+               progress: bool = True) -> Table1Result:
     """Table 1: the SFT-only baseline and one student per divergence, same init/data/steps.
 
-    Columns: KD Method, Loss (NLL), ROUGE_1/2/L, the paper's Qwen2.5-7B -> 1.5B numbers, Note,
-    seconds. Loss curves per method are in `df.attrs["curves"]`. The best student by ROUGE-L is
-    saved as the serving explanation model (artifact "explainer").
+    The table's columns: KD Method, Loss (NLL), ROUGE_1/2/L, the paper's Qwen2.5-7B -> 1.5B
+    numbers, Note, seconds. The best student by ROUGE-L is saved as the serving explanation model
+    (artifact "explainer").
     """
     from tqdm.auto import tqdm
-
-    from lantern_nb.report import paper_table
 
     ctx = ctx or kd_context(cfg)
     role = cfg.kd.student
@@ -379,20 +382,18 @@ def run_table1(cfg: Any, ctx: KdContext | None = None, save_explainer: bool = Tr
         rows.append({"KD Method": display_name(kind), **metric_row(run.metrics), "Note": note,
                      "Train seconds": run.metrics["train_seconds"], "Eval seconds": run.metrics["eval_seconds"],
                      "Cached": run.cached})
-    df = with_paper(pd.DataFrame(rows), paper_table("table1_kd_divergences"), "KD Method", "KD Method")
+    df = beside_paper(pd.DataFrame(rows), "table1_kd_divergences", "KD Method")
     order = ["KD Method", *METRIC_COLUMNS.values(), *PAPER_COLUMNS.values(), "Note", "Train seconds", "Eval seconds",
              "Cached"]
-    df = df[order]
-    df.attrs["curves"] = curves
-    df.attrs["runs"] = {k: str(r.dir) for k, r in runs.items()}
+    result = Table1Result(df[order], curves, {k: str(r.dir) for k, r in runs.items()})
     if save_explainer:
         best = max(runs.values(), key=lambda r: r.metrics.get("rougeL", float("-inf")))
-        df.attrs["explainer"] = str(save_best(cfg, best, ctx.tokenizer))
-        df.attrs["explainer_from"] = display_name(best.metrics["kind"])
-    return df
+        result.explainer = save_best(cfg, best, ctx.tokenizer)
+        result.explainer_from = display_name(best.metrics["kind"])
+    return result
 
 
-def save_best(cfg: Any, run: Run, tokenizer) -> Path:
+def save_best(cfg: Profile, run: Run, tokenizer) -> Path:
     """Save `run`'s student as the serving explanation model (artifact "explainer")."""
     from lantern_nb import explain
 

@@ -1,6 +1,6 @@
-"""Scheduled Checkpoint Distillation and sample-wise Adaptive Weighting (seed paper 004).
+"""Scheduled Checkpoint Distillation and sample-wise Adaptive Weighting (Feng et al. 2026, "Scheduled Checkpoint Distillation").
 
-Beyond the LANTERN paper. Paper 004 argues a student can beat its teacher when its advantage on
+Beyond the LANTERN paper. The SCD paper argues a student can beat its teacher when its advantage on
 the student-favoured subdomain (SFS) outweighs its deficit on the teacher-favoured one (TFS):
 
 * **SCD** shrinks the TFS deficit by letting the student follow the teacher's own convergence:
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
-from lantern_nb.train import IGNORE, freeze, lm_head_weight
+from lantern_nb.train import freeze, lm_head_weight, row_chunks
 
 TeacherSource = torch.nn.Module | str | Path | Callable[[], torch.nn.Module]
 
@@ -111,13 +111,11 @@ def sample_weights(nll_student: torch.Tensor, nll_teacher: torch.Tensor, tau: fl
 @torch.no_grad()
 def token_nll(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, vocab: int,
               chunk_size: int = 1024) -> torch.Tensor:
-    """Per-row CE of `hidden @ weight[:vocab].T` against `labels`, chunked, float32, no grad."""
-    out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+    """Per-row CE of `hidden @ weight[:vocab].T` against `labels`, block by block, float32, no grad."""
     w = weight[:vocab]
-    for s in range(0, hidden.shape[0], chunk_size):
-        logits = (hidden[s:s + chunk_size] @ w.T).float()
-        out[s:s + chunk_size] = F.cross_entropy(logits, labels[s:s + chunk_size], reduction="none")
-    return out
+    parts = row_chunks(lambda h, y: F.cross_entropy((h @ w.T).float(), y, reduction="none"), [hidden, labels],
+                       chunk_size, checkpointed=False)
+    return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
 
 
 class AdaptiveWeighting:
@@ -167,20 +165,3 @@ def scd_teachers(checkpoints: Sequence[Path], final_teacher: torch.nn.Module) ->
     """Phase teachers: checkpoint i for phase i, the final T2 for the last phase."""
     ckpts = list(checkpoints)
     return [*ckpts[:-1], final_teacher] if ckpts else [final_teacher]
-
-
-def run_scd(cfg: Any, ctx: Any = None, adaptive: bool = False, role: str | None = None, kind: str | None = None):
-    """Distil student `role` (default `kd.student`) from T2's SFT checkpoints in order (SCD), with
-    Adaptive Weighting when `adaptive`; cached and evaluated like every KD stage (`runs.Run`)."""
-    from lantern_nb.kd import runs
-    from lantern_nb.kd.paths import path_divergence
-
-    ctx = ctx or runs.kd_context(cfg)
-    role = role or cfg.kd.student
-    kind = kind or path_divergence(cfg)
-    ckpts = list(ctx.checkpoints or [])
-    schedule = TeacherSchedule(None, scd_teachers(ckpts, ctx.training_teacher()))
-    aw = AdaptiveWeighting(cfg.kd.aw_tau, cfg.kd.chunk_size) if adaptive else None
-    name = f"teacher-{role}.{kind}.scd{'-aw' if adaptive else ''}"
-    extra = ["scd", [Path(p).name for p in ckpts], adaptive, cfg.kd.aw_tau if adaptive else None]
-    return runs.run_stage(ctx, name, role, kind, schedule=schedule, token_weights=aw, extra_key=extra)

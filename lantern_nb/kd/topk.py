@@ -26,12 +26,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd.divergences import check_kind, divergence_from_log_probs
-from lantern_nb.train import IGNORE, PadCollator, decoder_hidden, freeze, lm_head_weight
+from lantern_nb.kd.losses import KdTerms
+from lantern_nb.train import IGNORE, PadCollator, answer_rows, decoder_hidden, freeze, lm_head_weight, row_chunks
 
 ARRAYS: tuple[str, ...] = ("ids", "logp", "log_tail", "targets", "offsets", "row_ids")
 _DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -265,7 +265,7 @@ def build_topk_cache(teacher: torch.nn.Module, tokenizer, rows: Sequence[dict[st
 
 # ----------------------------------------------------------------------------- the objective
 @dataclass
-class TopKDistillObjective:
+class TopKDistillObjective(KdTerms):
     """lambda_sft * CE + lambda_kd * KD against a `TopKCache`: no teacher in memory.
 
     Batches must carry `row_id` (int per row) so their answer tokens map to cache entries; the
@@ -276,13 +276,6 @@ class TopKDistillObjective:
     """
 
     cache: TopKCache
-    kind: str = "fkl"
-    lambda_sft: float = 0.1
-    lambda_kd: float = 0.9
-    beta: float = 0.5
-    alpha: float = 0.1
-    temperature: float = 1.0
-    chunk_size: int = 1024
 
     def __post_init__(self) -> None:
         check_kind(self.kind, self.beta, self.alpha)
@@ -301,24 +294,20 @@ class TopKDistillObjective:
     def __call__(self, model, inputs, num_items):
         if "row_id" not in inputs:
             raise KeyError("TopKDistillObjective needs a `row_id` field in every row (see kd.beyond.with_row_ids)")
-        labels = inputs["labels"]
-        valid = labels.ne(IGNORE)
+        hidden, y = answer_rows(model, inputs)
         entry = self.cache.lookup(inputs["row_id"].reshape(-1).tolist())
-        y = labels[valid]
         if entry["targets"].shape != y.shape or not torch.equal(entry["targets"].to(y.device), y):
             raise ValueError("the batch's answer tokens differ from the top-k cache's: the cache was built from "
                              "other rows; rebuild it with build_topk_cache on these rows")
         weight = lm_head_weight(model)
         if weight.shape[0] < self.cache.vocab_size:
             raise ValueError(f"student has {weight.shape[0]} logits, the cache {self.cache.vocab_size}")
-        hidden = decoder_hidden(model, inputs["input_ids"], inputs["attention_mask"])[valid]
         dev = hidden.device
         ce_sum = hidden.new_zeros((), dtype=torch.float32)
         kd_sum = hidden.new_zeros((), dtype=torch.float32)
-        for s in range(0, hidden.shape[0], self.chunk_size):
-            sl = slice(s, s + self.chunk_size)
-            ce, kd = checkpoint(self._chunk, hidden[sl], weight, y[sl], entry["ids"][sl].to(dev),
-                                entry["logp"][sl].to(dev), entry["log_tail"][sl].to(dev), use_reentrant=False)
+        for ce, kd in row_chunks(lambda h, yy, ids, logp, tail: self._chunk(h, weight, yy, ids, logp, tail),
+                                 [hidden, y, entry["ids"].to(dev), entry["logp"].to(dev), entry["log_tail"].to(dev)],
+                                 self.chunk_size):
             ce_sum, kd_sum = ce_sum + ce, kd_sum + kd
         denom = max(float(num_items), 1.0)
         loss = (self.lambda_sft * ce_sum + self.lambda_kd * kd_sum) / denom

@@ -19,9 +19,15 @@ import yaml
 
 PROFILE_DIR = Path(__file__).resolve().parent
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
-# `lantern_nb.kd.divergences.KINDS` and `lantern_nb.classify.STRUCTURES`, restated so loading a profile needs no torch.
-DIVERGENCES: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")
-STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")
+# The names a profile may use; the modules that implement them import these (one list each, no torch here).
+DIVERGENCES: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")  # kd.divergences
+STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")  # classify
+FAILURE_MODES: tuple[str, ...] = ("hallucinated_qualification", "hallucinated_evidence", "label_contradiction",
+                                  "truncated_json", "missing_field")  # teachers.simulate
+SERVING_MODULES: tuple[str, ...] = ("summarize", "classify", "explain")  # serving
+# LR schedules a training section may name: transformers' `SchedulerType` values that need no extra arguments (train)
+SCHEDULERS: tuple[str, ...] = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                               "constant_with_warmup", "inverse_sqrt")
 
 
 class ProfileError(ValueError):
@@ -73,6 +79,8 @@ AT_LEAST_1 = Bound(1)  # epochs, batch sizes, lengths, token and example counts
 UNIT = Bound(0, 1)  # fractions, probabilities
 OPEN_UNIT = Bound(0, 1, lo_open=True, hi_open=True)  # mixture weights of js / skew divergences
 STEP_CAP = Bound(1, also=(-1,), note="-1 = no cap")
+GRAD_CLIP = Bound(0, note="0 = no clipping")
+LOG_POINTS = Bound(0, note="0 = every step")
 
 
 def bounded(bound: Bound, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
@@ -133,6 +141,13 @@ class PretrainCfg:
     seq_len: int = bounded(AT_LEAST_1)
     batch_size: int = bounded(AT_LEAST_1)
     lr: float = bounded(POSITIVE)
+    # optimisation, the same five in every training section (train.TrainConfig.from_section; paper Sec. 4.2
+    # names AdamW, epochs and learning rates only)
+    warmup_ratio: float = bounded(UNIT)  # share of the optimisation steps with linear LR warmup
+    weight_decay: float = bounded(NON_NEGATIVE)  # AdamW's decoupled weight decay
+    scheduler: str  # LR schedule after warmup, one of SCHEDULERS
+    max_grad_norm: float = bounded(GRAD_CLIP)  # gradient-norm clipping threshold
+    log_points: int = bounded(LOG_POINTS)  # loss-log entries per run (each run is capped at steps / instruct_steps)
 
 
 @dataclass
@@ -148,6 +163,11 @@ class SftCfg:
     n_checkpoints: int = bounded(AT_LEAST_1)  # checkpoints kept along training (SCD reads them)
     eval_n: int = bounded(AT_LEAST_1)  # held-out pairs for greedy-generation ROUGE
     max_new_tokens: int = bounded(AT_LEAST_1)
+    warmup_ratio: float = bounded(UNIT)
+    weight_decay: float = bounded(NON_NEGATIVE)
+    scheduler: str
+    max_grad_norm: float = bounded(GRAD_CLIP)
+    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when max_steps caps it
     # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
     max_steps: int = bounded(STEP_CAP, -1)
 
@@ -165,6 +185,11 @@ class KdCfg:
     lr: float = bounded(POSITIVE)
     batch_size: int = bounded(AT_LEAST_1)
     grad_accum: int = bounded(AT_LEAST_1)
+    warmup_ratio: float = bounded(UNIT)
+    weight_decay: float = bounded(NON_NEGATIVE)
+    scheduler: str
+    max_grad_norm: float = bounded(GRAD_CLIP)
+    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when max_steps caps it
     max_length: int = bounded(AT_LEAST_1)
     impl: str  # chunked | naive
     chunk_size: int = bounded(AT_LEAST_1)
@@ -202,6 +227,11 @@ class ClassifierCfg:
     downscale_backbones: list[str]  # Sec. 6.1: large vs small encoder
     soft_label_weight: float = bounded(UNIT)  # weight of KD on T2's soft labels (0 = hard labels only)
     freeze_backbone: bool
+    warmup_ratio: float = bounded(UNIT)
+    weight_decay: float = bounded(NON_NEGATIVE)
+    scheduler: str
+    max_grad_norm: float = bounded(GRAD_CLIP)
+    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch
     # backbone key -> D_cls pairs it trains on ({} = all)
     max_train_pairs: dict[str, int] = bounded(Bound(0, note="0 = all of D_cls"), factory=dict)
     t2_calibration: str = "none"  # none | prior: shift T2's label scores so its mean label probabilities on D_cls match D_seed's label shares
@@ -218,6 +248,11 @@ class SummarizerCfg:
     max_new_tokens: int = bounded(AT_LEAST_1, 160)  # greedy summary length cap
     train_jobs: int = bounded(Bound(0, note="0 = all train-split jobs"), 0)  # distinct jobs used for training
     eval_n: int = bounded(AT_LEAST_1, 20)  # held-out jobs for ROUGE vs the extractor
+    warmup_ratio: float = bounded(UNIT, 0.05)  # paper: not given
+    weight_decay: float = bounded(NON_NEGATIVE, 0.0)  # paper: not given
+    scheduler: str = "cosine"  # paper: not given
+    max_grad_norm: float = bounded(GRAD_CLIP, 1.0)  # paper: not given
+    log_points: int = bounded(LOG_POINTS, 10)  # loss-log entries per epoch
 
 
 @dataclass
@@ -401,10 +436,6 @@ def _check_choices(key: str, value: Any, allowed: typing.Iterable[str], source: 
 
 def _validate(p: Profile) -> None:
     """Bounds, choices and cross-references the types cannot express."""
-    # Imported here: lantern_nb.serving imports this module, and neither needs torch.
-    from lantern_nb.serving import MODULES
-    from lantern_nb.teachers.simulate import MODES
-
     _check_bounds(p)
     m, cls = p.models, p.classifier
     backbones = "keys of models.classifier_backbones"
@@ -413,7 +444,7 @@ def _validate(p: Profile) -> None:
         ("data.source", p.data.source, ("synthetic", "hf_fit", "hf_netsol", "file"), ""),
         ("teacher.backend", p.teacher.backend, ("rubric", "hf", "openai"), ""),
         ("teacher.prompt_strategy", p.teacher.prompt_strategy, ("decomposed", "monolithic"), ""),
-        ("teacher.failure_rates", p.teacher.failure_rates, MODES, "failure modes of lantern_nb.teachers.simulate"),
+        ("teacher.failure_rates", p.teacher.failure_rates, FAILURE_MODES, "failure modes"),
         ("filtering.review_policy", p.filtering.review_policy, ("auto", "manual"), ""),
         ("models.teacher", m.teacher, m.teacher_candidates, "keys of models.teacher_candidates"),
         ("sft.method", p.sft.method, ("full", "lora", "qlora"), ""),
@@ -431,7 +462,10 @@ def _validate(p: Profile) -> None:
         ("classifier.baseline", cls.baseline, [f"{b}/{s}" for b in cls.table4_backbones for s in cls.structures],
          "cells of classifier.table4_backbones x classifier.structures"),
         ("classifier.t2_calibration", cls.t2_calibration, ("none", "prior"), ""),
-        ("serving.mix", p.serving.mix, MODULES, "modules of lantern_nb.serving"),
+        ("serving.mix", p.serving.mix, SERVING_MODULES, "serving modules"),
+        *((f"{name}.scheduler", section.scheduler, SCHEDULERS, "") for name, section in
+          (("pretrain", p.pretrain), ("sft", p.sft), ("kd", p.kd), ("classifier", p.classifier),
+           ("summarizer", p.summarizer))),
     ]
     for key, value, allowed, source in choices:
         _check_choices(key, value, allowed, source)

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lantern_nb.profiles import Profile, ServingCfg
 from lantern_nb.schema import LABELS
-from lantern_nb.serving import ServingModels, proba_rows, top_label, usable_summary
+from lantern_nb.serving.pipeline import ServingModels, proba_rows, top_label, usable_summary
 from lantern_nb.serving.batching import BatcherClosed, MicroBatcher
 from lantern_nb.textcheck import TextRefused, check_text
 
@@ -272,7 +272,7 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
 
     `batching=False` runs every module one request at a time (the benchmark's baseline).
     """
-    scfg: ServingCfg = getattr(cfg, "serving", cfg)
+    scfg = cfg.serving if isinstance(cfg, Profile) else cfg
     max_chars = scfg.max_text_chars
 
     def summarize_batch(texts: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import html
 from typing import Any
 
 from lantern_nb.schema import LABELS
-from lantern_nb.serving import FitReport, ServingModels, fit_pair
+from lantern_nb.serving.pipeline import FitReport, ServingModels, fit_pair
 from lantern_nb.textcheck import TextRefused, check_text
 
 _COLORS = {"Low": "#d9534f", "Medium": "#f0ad4e", "High": "#5cb85c"}

@@ -27,19 +27,14 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from lantern_nb.paper import beside_paper
 from lantern_nb.profiles import Profile, ServingCfg
-from lantern_nb.serving import MODULES, ServingModels
+from lantern_nb.serving.pipeline import MODULES, ServingModels
 
 T = TypeVar("T")
 
 ENDPOINTS: dict[str, str] = {"summarize": "/v1/jobs", "classify": "/v1/fit", "explain": "/v1/explain"}
 MODULE_TITLES: dict[str, str] = {"summarize": "Summarization", "classify": "Classification", "explain": "Explanation"}
-# Paper Table 5 (normalised to the explanation module; P95 latency in seconds on A100 GPUs).
-PAPER_TABLE5: dict[str, dict[str, float]] = {
-    "summarize": {"peak_traffic": 4.0, "throughput": 4.0, "p95_s": 3.5},
-    "classify": {"peak_traffic": 30.0, "throughput": 80.0, "p95_s": 0.3},
-    "explain": {"peak_traffic": 1.0, "throughput": 1.0, "p95_s": 7.2},
-}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -56,7 +51,7 @@ class RequestRecord:
 
 
 def _serving(cfg: Profile | ServingCfg) -> ServingCfg:
-    return getattr(cfg, "serving", cfg)
+    return cfg.serving if isinstance(cfg, Profile) else cfg
 
 
 def _run_coro(coro: Coroutine[Any, Any, T]) -> T:
@@ -409,19 +404,17 @@ def table5(capacity: pd.DataFrame, mix: Mapping[str, float], load: pd.DataFrame 
     for m in [m for m in MODULES if m in capacity.index]:
         lat = load if load is not None and m in load.index else capacity
         rows.append({
-            "module": MODULE_TITLES[m],
+            "Module": MODULE_TITLES[m],
             "peak_traffic": weights.get(m, 0.0) / weights[normalize_to] if weights.get(normalize_to) else np.nan,
             "throughput_rps": float(capacity.loc[m, "throughput_rps"]),
             "throughput_norm": float(capacity.loc[m, "throughput_norm"]),
             "p95_ms": float(lat.loc[m, "p95_ms"]),
-            "paper_peak_traffic": PAPER_TABLE5[m]["peak_traffic"],
-            "paper_throughput": PAPER_TABLE5[m]["throughput"],
-            "paper_p95_s": PAPER_TABLE5[m]["p95_s"],
         })
-    return pd.DataFrame(rows).set_index("module")
+    paper = {"Peak Traffic": "paper_peak_traffic", "Throughput": "paper_throughput", "Latency P95 (s)": "paper_p95_s"}
+    return beside_paper(pd.DataFrame(rows), "table5_serving", "Module", paper).set_index("Module").rename_axis("module")
 
 
-__all__ = ["BatchingComparison", "ENDPOINTS", "PAPER_TABLE5", "RawConnection", "RequestRecord", "ServerThread",
+__all__ = ["BatchingComparison", "ENDPOINTS", "RawConnection", "RequestRecord", "ServerThread",
            "arun_load",
            "batching_comparison", "ingest_jobs", "module_capacity", "plan_requests", "run_load", "run_load_cfg",
            "summarize_load", "table5"]

@@ -67,7 +67,7 @@ class ServerProcess:
     """
 
     def __init__(self, profile: str | Profile, overrides: dict[str, Any] | None = None, *, batching: bool = True,
-                 models: str = "lantern_nb.serving:load_models", torch_threads: int | None = None,
+                 models: str = "lantern_nb.serving.pipeline:load_models", torch_threads: int | None = None,
                  startup_timeout_s: float = 120.0, log_level: str = "warning") -> None:
         self.profile = profile if isinstance(profile, str) else profile.name
         self.overrides = dict(overrides or {})

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import numpy as np
 
-from lantern_nb.serving import ServingModels
+from lantern_nb.profiles import Profile
+from lantern_nb.serving.pipeline import ServingModels
 
 _WORD = re.compile(r"[a-z]{3,}")
 
@@ -65,7 +65,7 @@ class FakeExplainer(_Delay):
                 for j, p, lab in zip(jobs, profiles, labels)]
 
 
-def fake_models(cfg: Any = None, *, sum_delay: float = 0.0, cls_delay: float = 0.0,
+def fake_models(cfg: Profile | None = None, *, sum_delay: float = 0.0, cls_delay: float = 0.0,
                 explain_delay: float = 0.0) -> ServingModels:
     """Deterministic fake models (the `cfg` argument makes this a `ServerProcess` models factory)."""
     return ServingModels(FakeSummarizer(sum_delay), FakeClassifier(cls_delay), FakeExplainer(explain_delay))
@@ -79,7 +79,7 @@ def sample_corpus(n_jobs: int = 12, pairs_per_job: int = 2, seed: int = 0) -> tu
     return list(dict.fromkeys(p.job_text for p in pairs)), [p.profile_text for p in pairs]
 
 
-def tiny_models(cfg: Any = None, *, classifier_spec: str = "tiny-modernbert:h64-l1",
+def tiny_models(cfg: Profile | None = None, *, classifier_spec: str = "tiny-modernbert:h64-l1",
                 explainer_spec: str = "tiny-qwen2:h64-l1", vocab: int = 512, max_length: int = 256,
                 max_new_tokens: int | None = None, seed: int = 0) -> ServingModels:
     """Small random-init torch models behind the real wrappers (see the module docstring)."""
@@ -101,9 +101,9 @@ def tiny_models(cfg: Any = None, *, classifier_spec: str = "tiny-modernbert:h64-
     torch.manual_seed(seed)
     clf = ServedClassifier(TorchClassifier(backbone, structure, 32), PairEncoder(ctok, structure, max_length,
                                                                                  cspec.is_decoder), {},
-                           batch_size=getattr(getattr(cfg, "serving", None), "max_batch", 32))
+                           batch_size=cfg.serving.max_batch if cfg else 32)
     lm = zoo.build_causal_lm(explainer_spec, tok, seed=seed).eval()
-    new = max_new_tokens or getattr(getattr(cfg, "serving", None), "explain_max_new_tokens", 16)
+    new = max_new_tokens or (cfg.serving.explain_max_new_tokens if cfg else 16)
     return ServingModels(RuleSummarizer(), clf, Explainer(lm, tok, max_new_tokens=new, max_length=max_length + new))
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from lantern_nb import artifacts
+from lantern_nb.profiles import Profile
 from lantern_nb.schema import Pair, read_text_file, write_jsonl
 from lantern_nb.teachers.base import Teacher, TeacherOutput
 from lantern_nb.teachers.cache import CachedTeacher, CallCache
@@ -22,12 +25,12 @@ from lantern_nb.teachers.cache import CachedTeacher, CallCache
 BACKENDS = ("rubric", "hf", "openai")
 
 
-def default_cache_path(cfg: Any) -> Path:
+def default_cache_path(cfg: Profile) -> Path:
     """data/<profile>/t1/cache.jsonl"""
     return artifacts.data_dir(cfg.name) / "t1" / "cache.jsonl"
 
 
-def build_chat_backend(cfg: Any, backend: str) -> Any:
+def build_chat_backend(cfg: Profile, backend: str) -> Any:
     """The chat backend for `hf` (cfg.teacher.model, else SmolLM2 offline) or `openai`."""
     from lantern_nb.teachers.backends import HFChatBackend, OpenAIChatBackend
 
@@ -45,7 +48,7 @@ def build_chat_backend(cfg: Any, backend: str) -> Any:
     raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
 
 
-def build_teacher(cfg: Any, backend: str | None = None, cache_path: str | Path | None = None, *,
+def build_teacher(cfg: Profile, backend: str | None = None, cache_path: str | Path | None = None, *,
                   cache: CallCache | None = None, simulate: bool | None = None,
                   chat_backend: Any = None, progress: bool = True) -> Teacher:
     """The configured T1 behind the call cache.
@@ -80,7 +83,7 @@ def build_teacher(cfg: Any, backend: str | None = None, cache_path: str | Path |
     return teacher
 
 
-def label_corpus(cfg: Any, pairs: Sequence[Pair], teacher: Teacher | None = None, batch_size: int = 32,
+def label_corpus(cfg: Profile, pairs: Sequence[Pair], teacher: Teacher | None = None, batch_size: int = 32,
                  path: str | Path | None = None) -> list[TeacherOutput]:
     """Label `pairs` in batches (progress bar) and write data/<profile>/t1/outputs.jsonl atomically.
     Reruns are cheap: every call is in the cache."""
@@ -95,7 +98,7 @@ def label_corpus(cfg: Any, pairs: Sequence[Pair], teacher: Teacher | None = None
     return outs
 
 
-def load_outputs(cfg: Any) -> list[TeacherOutput]:
+def load_outputs(cfg: Profile) -> list[TeacherOutput]:
     """The T1 outputs artifact (MissingArtifactError naming notebook 01 when absent)."""
     from lantern_nb.schema import read_jsonl
 
@@ -116,6 +119,27 @@ def summary_text(out: TeacherOutput) -> str:
         lines.append(f"  {mark} ({q.importance}) {q.text}{ev}")
     lines += ["", "Explanation:"] + [f"  - {x}" for x in r.explanation]
     return "\n".join(lines)
+
+
+def compare_prompt_strategies(cfg: Profile, pairs: Sequence[Pair], backend: str = "hf", max_new_tokens: int = 256,
+                              chat_backend: Any = None) -> pd.DataFrame:
+    """Label `pairs` with a live LLM `backend` under the monolithic and the decomposed prompt (paper
+    Sec. 3.3.1), `cfg` otherwise unchanged: per strategy the outputs that parse and pass the schema,
+    and those whose label and explanation are also consistent (`filtering.check_label` / `check_explanation`).
+    The model is loaded once for both (`chat_backend` passes a ready one)."""
+    from lantern_nb.filtering import check_explanation, check_label
+
+    chat = chat_backend if chat_backend is not None else build_chat_backend(cfg, backend)
+    rows = []
+    for strategy in ("monolithic", "decomposed"):
+        teacher_cfg = dataclasses.replace(cfg.teacher, prompt_strategy=strategy, max_new_tokens=max_new_tokens)
+        outs = build_teacher(dataclasses.replace(cfg, teacher=teacher_cfg), backend=backend,
+                             chat_backend=chat).label(list(pairs))
+        ok = [o for o in outs if o.result is not None]
+        consistent = [o for o in ok if not check_label(o.result) and not check_explanation(o.result)]
+        rows.append({"strategy": strategy, "pairs": len(outs), "valid JSON + schema": len(ok),
+                     "label/explanation consistent": len(consistent)})
+    return pd.DataFrame(rows)
 
 
 def cli_teach(args: argparse.Namespace) -> int:

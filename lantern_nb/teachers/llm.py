@@ -138,49 +138,32 @@ class LLMTeacher:
         steps: list[dict[str, str]] = [{} for _ in range(n)]
         hits = [0] * n
         errors: list[str | None] = [None] * n
-        quals: list[Any] = [None] * n
-        evals: list[Any] = [None] * n
-        summaries: list[Any] = [None] * n
 
-        batch = [prompts.extract_messages(p.job_text) for p in pairs]
-        texts, h = self.complete(batch, "extract")
-        for i, (raw, hh) in enumerate(zip(texts, h)):
-            if raw is None:
-                errors[i] = f"extract: {self._failed(batch[i])}"
-                continue
-            steps[i]["extract"], hits[i] = raw, hits[i] + hh
-            try:
-                quals[i] = parse_qualifications(raw)
-            except ParseError as e:
-                errors[i] = f"extract: {e.reason}"
+        def step(name: str, live: list[int], batch: list[Messages], parse: Any) -> dict[int, Any]:
+            """Run one chain step for the pairs in `live`; a failure marks its pair with the reason."""
+            parsed: dict[int, Any] = {}
+            texts, h = self.complete(batch, name)
+            for i, m, raw, hh in zip(live, batch, texts, h):
+                if raw is None:
+                    errors[i] = f"{name}: {self._failed(m)}"
+                    continue
+                steps[i][name], hits[i] = raw, hits[i] + hh
+                try:
+                    parsed[i] = parse(raw)
+                except ParseError as e:
+                    errors[i] = f"{name}: {e.reason}"
+            return parsed
 
-        live = [i for i in range(n) if errors[i] is None]
+        live = list(range(n))
+        quals = step("extract", live, [prompts.extract_messages(p.job_text) for p in pairs], parse_qualifications)
+        live = [i for i in live if errors[i] is None]
         q_json = {i: json.dumps({"qualifications": _dicts(quals[i])}, ensure_ascii=False) for i in live}
-        batch = [prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live]
-        texts, h = self.complete(batch, "evaluate")
-        for i, m, raw, hh in zip(live, batch, texts, h):
-            if raw is None:
-                errors[i] = f"evaluate: {self._failed(m)}"
-                continue
-            steps[i]["evaluate"], hits[i] = raw, hits[i] + hh
-            try:
-                evals[i] = parse_evaluation(raw)
-            except ParseError as e:
-                errors[i] = f"evaluate: {e.reason}"
-
+        evals = step("evaluate", live, [prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live],
+                     parse_evaluation)
         live = [i for i in live if errors[i] is None]
         e_json = {i: json.dumps({"evaluation": _dicts(evals[i])}, ensure_ascii=False) for i in live}
-        batch = [prompts.summarize_messages(q_json[i], e_json[i]) for i in live]
-        texts, h = self.complete(batch, "summarize")
-        for i, m, raw, hh in zip(live, batch, texts, h):
-            if raw is None:
-                errors[i] = f"summarize: {self._failed(m)}"
-                continue
-            steps[i]["summarize"], hits[i] = raw, hits[i] + hh
-            try:
-                summaries[i] = parse_summary(raw)
-            except ParseError as e:
-                errors[i] = f"summarize: {e.reason}"
+        summaries = step("summarize", live, [prompts.summarize_messages(q_json[i], e_json[i]) for i in live],
+                         parse_summary)
 
         outs = []
         for i, p in enumerate(pairs):

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Sequence
 
+from lantern_nb import profiles
 from lantern_nb.schema import Evaluation, FitResult, Pair, Qualification
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.lexicon import BY_NAME, TERMS, Term, TermMatch, ancestors, find_terms, occupation_families
@@ -1023,7 +1024,7 @@ class RubricTeacher:
 
     name = "rubric"
 
-    def __init__(self, cfg: Any = None):
+    def __init__(self, cfg: profiles.Profile | None = None):  # the run profile, not the candidate `Profile` below
         self.cfg = cfg
 
     def label(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:

@@ -23,12 +23,12 @@ import random
 import re
 from typing import Sequence
 
+from lantern_nb.profiles import FAILURE_MODES
 from lantern_nb.schema import Evaluation, FitResult, Pair, Qualification
 from lantern_nb.teachers.base import Teacher, TeacherOutput
 from lantern_nb.teachers.parse import ParseError, parse_fit_result
 
-MODES: tuple[str, ...] = ("hallucinated_qualification", "hallucinated_evidence", "label_contradiction",
-                          "truncated_json", "missing_field")
+MODES: tuple[str, ...] = FAILURE_MODES
 
 # Qualifications from unrelated occupations; one whose words do not occur in the job is used.
 FAKE_QUALIFICATIONS: tuple[str, ...] = (
