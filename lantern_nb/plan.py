@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.profiles import Profile, load_profile
 
 GPU_MEMORY_GB = 80.0
@@ -52,7 +52,7 @@ KNOWN: dict[str, Arch] = {
 
 def resolve(spec: str, tokenizer: Any = None) -> Arch:
     """The architecture numbers of a spec: stored for the paper's hub ids, built for tiny specs."""
-    parsed = zoo.parse_spec(spec)
+    parsed = model_specs.parse_spec(spec)
     if parsed.kind == "hub":
         if spec not in KNOWN:
             raise ValueError(f"model {spec!r} is not in lantern_nb.plan.KNOWN; add its parameter count, hidden "
@@ -62,7 +62,7 @@ def resolve(spec: str, tokenizer: Any = None) -> Arch:
         return KNOWN["sentence-transformers/all-MiniLM-L6-v2"]
     if tokenizer is None:
         raise ValueError("tiny specs need the profile tokenizer to size their vocabulary")
-    conf = zoo.tiny_config(parsed, tokenizer)
+    conf = model_specs.tiny_config(parsed, tokenizer)
     n = conf.vocab_size * parsed.hidden + parsed.layers * 12 * parsed.hidden ** 2
     return Arch(float(n), parsed.hidden, parsed.layers, conf.vocab_size, "corpus-bpe", len(tokenizer))
 
@@ -164,8 +164,8 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, pd.DataFrame]:
 def cli_plan(args: Any) -> int:
     cfg = load_profile(args.profile)
     tokenizer = None
-    if zoo.uses_tiny_models(cfg):
-        tokenizer = zoo.get_tokenizer(cfg)
+    if model_specs.uses_tiny_models(cfg):
+        tokenizer = model_specs.get_tokenizer(cfg)
     tables = plan(cfg, tokenizer)
     import torch
 

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import torch
 
-from lantern_nb import artifacts, zoo
+from lantern_nb import artifacts, model_specs
 from lantern_nb.cache import RunCache
 from lantern_nb.profiles import Profile
 from lantern_nb.train import IGNORE, CausalLMObjective, TrainConfig, encode_chat_example, loss_curve, train
@@ -39,9 +39,9 @@ INSTRUCT_SYSTEM = "You are a helpful assistant."
 _META = "pretrain_meta.json"
 
 
-def pretrained_dir(cfg: Profile, spec: str | zoo.ModelSpec) -> Path:
+def pretrained_dir(cfg: Profile, spec: str | model_specs.ModelSpec) -> Path:
     """Cache directory of a tiny spec's pretrained weights."""
-    spec = zoo.parse_spec(spec) if isinstance(spec, str) else spec
+    spec = model_specs.parse_spec(spec) if isinstance(spec, str) else spec
     return artifacts.data_dir(cfg.name) / "models" / "pretrained" / spec.slug
 
 
@@ -128,7 +128,7 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
     Profiles: skills, certifications / licenses, education and dated roles, each a bulleted
     list copied from the profile's sections (tasks with an empty answer are skipped).
     """
-    from lantern_nb.explain import _compress
+    from lantern_nb.dseed import _compress
 
     def chat(instruction: str, text: str) -> list[dict]:
         return [{"role": "system", "content": INSTRUCT_SYSTEM}, {"role": "user", "content": f"{instruction}\n\n{text}"}]
@@ -153,11 +153,11 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
     return out
 
 
-def start_key(cfg: Profile, spec: str | zoo.ModelSpec, tokenizer) -> str:
+def start_key(cfg: Profile, spec: str | model_specs.ModelSpec, tokenizer) -> str:
     """The run-cache key of a decoder's start weights: for a tiny spec every input of its
     pretraining (the whole pretrain section, the seed, the tokenizer, the corpus texts; for
     `+instruct` also `sft.max_length` and the base's key), for a hub checkpoint its spec."""
-    spec = zoo.parse_spec(spec) if isinstance(spec, str) else spec
+    spec = model_specs.parse_spec(spec) if isinstance(spec, str) else spec
     if spec.kind != "tiny":
         return RunCache.key(spec.raw)
     if not _trains(cfg, spec):
@@ -168,13 +168,13 @@ def start_key(cfg: Profile, spec: str | zoo.ModelSpec, tokenizer) -> str:
                         cfg.sft.max_length if spec.instruct else None, base)
 
 
-def _trains(cfg: Profile, spec: zoo.ModelSpec) -> bool:
+def _trains(cfg: Profile, spec: model_specs.ModelSpec) -> bool:
     """Whether a tiny spec's start is trained at all (else it is the seeded random init)."""
     p = cfg.pretrain
     return p.steps > 0 or (spec.instruct and p.instruct_steps > 0)
 
 
-def _meta(cfg: Profile, spec: zoo.ModelSpec, tokenizer) -> dict[str, Any]:
+def _meta(cfg: Profile, spec: model_specs.ModelSpec, tokenizer) -> dict[str, Any]:
     return {"key": start_key(cfg, spec, tokenizer), "spec": spec.raw, "seed": cfg.seed, "vocab": len(tokenizer),
             "pretrain": dataclasses.asdict(cfg.pretrain)}
 
@@ -214,11 +214,11 @@ def pretrained_decoder(cfg: Profile, spec: str, tokenizer) -> torch.nn.Module:
     corpus text. `+instruct` specs: the base spec's pretrained weights + `instruct_steps` of
     instruction tuning. `steps == 0` gives the random init (nothing cached).
     """
-    parsed = zoo.parse_spec(spec)
+    parsed = model_specs.parse_spec(spec)
     if parsed.kind != "tiny":
-        return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
+        return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
     if not _trains(cfg, parsed):
-        return zoo.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
+        return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
     path = pretrained_dir(cfg, parsed)
     meta = _meta(cfg, parsed, tokenizer)
     model = _cached(path, meta)
@@ -236,9 +236,9 @@ def pretrained_decoder(cfg: Profile, spec: str, tokenizer) -> torch.nn.Module:
     return model
 
 
-def _lm_pretrain(cfg: Profile, spec: zoo.ModelSpec, tokenizer, texts: list[str], path: Path):
+def _lm_pretrain(cfg: Profile, spec: model_specs.ModelSpec, tokenizer, texts: list[str], path: Path):
     p = cfg.pretrain
-    model = zoo.build_causal_lm(spec, tokenizer, seed=cfg.seed)
+    model = model_specs.build_causal_lm(spec, tokenizer, seed=cfg.seed)
     blocks = lm_blocks(tokenizer, texts, p.seq_len, cfg.seed)
     tc = TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.steps)
     res = train(model, blocks, CausalLMObjective(), tc, path.with_name(path.name + ".run"),

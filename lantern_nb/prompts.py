@@ -5,7 +5,7 @@ Reasoning Guidelines, Output Guidelines. Two strategies use the same content:
 
 * `monolithic_messages` - one long prompt asking for the whole output JSON at once;
 * the decomposed chain the paper recommends - `extract_messages` (job -> qualifications),
-  `evaluate_messages` (profile + qualifications -> verdicts), `summarize_messages`
+  `evaluate_messages` (profile + qualifications -> verdicts), `summarize_fit_messages`
   (qualifications + verdicts -> label, score, explanation). Each step sees only the guidelines
   and inputs it needs, so every call is shorter and more focused.
 
@@ -150,7 +150,7 @@ def evaluate_messages(profile_text: str, qualifications_json: str | Any) -> Mess
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def summarize_messages(qualifications_json: str | Any, evaluation_json: str | Any) -> Messages:
+def summarize_fit_messages(qualifications_json: str | Any, evaluation_json: str | Any) -> Messages:
     """Chain step (c): the final label, score and explanation, reusing steps (a) and (b)."""
     system = _system(
         ("Task Instruction", "Summarize a job-person fit assessment: give the fit level and a short "
@@ -168,7 +168,7 @@ def decomposed_chain(job_text: str, profile_text: str, qualifications_json: str 
     """The three chain prompts for one pair; pass the real step outputs to size steps (b), (c)."""
     return [extract_messages(job_text),
             evaluate_messages(profile_text, qualifications_json),
-            summarize_messages(qualifications_json, evaluation_json)]
+            summarize_fit_messages(qualifications_json, evaluation_json)]
 
 
 def explanation_messages(job_text: str, profile_text: str) -> Messages:

@@ -27,8 +27,10 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 
-from lantern_nb import artifacts, zoo
-from lantern_nb.explain import evaluate, load_model, save_model, seed_rows
+from lantern_nb import artifacts, model_specs
+from lantern_nb.checkpoints import load_model, save_model
+from lantern_nb.dseed import seed_rows
+from lantern_nb.scoring import evaluate
 from lantern_nb.cache import RunCache, write_json_atomic
 from lantern_nb.pretrain import pretrained_decoder, pretrained_dir, pretrain_info, start_key
 from lantern_nb.profiles import Profile
@@ -76,7 +78,7 @@ def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Mo
         from peft import prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-        parsed = zoo.parse_spec(spec)
+        parsed = model_specs.parse_spec(spec)
         src = spec if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
         if parsed.kind == "tiny":
             pretrained_decoder(cfg, spec, tokenizer)
@@ -141,7 +143,7 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
     (cfg.sft.n_checkpoints, evenly spaced, merged if LoRA) are kept in order for SCD; the final
     model goes to `out_dir/final`. A finished run with the same settings is reused unless `force`.
     """
-    from lantern_nb.explain import encode_rows
+    from lantern_nb.dseed import encode_rows
 
     if name not in cfg.models.teacher_candidates:
         raise KeyError(f"{name!r} is not a key of models.teacher_candidates "
@@ -178,7 +180,7 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
 
 
 def _evaluate_cached(cfg: Profile, out_dir: Path, model, tokenizer, rows: Sequence[dict]) -> dict:
-    """`explain.evaluate`, reused from eval.json when the run and the eval settings are unchanged."""
+    """`scoring.evaluate`, reused from eval.json when the run and the eval settings are unchanged."""
     run = json.loads((out_dir / _RUN).read_text())
     key = RunCache.key(run.get("key"), run.get("created"), cfg.sft, list(rows))
     path = out_dir / _EVAL
@@ -210,7 +212,7 @@ def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
     Train seconds.
     """
     check_method(cfg.sft.method)
-    tokenizer = zoo.get_tokenizer(cfg)
+    tokenizer = model_specs.get_tokenizer(cfg)
     train_rows = seed_rows(cfg, "train")
     test_rows = seed_rows(cfg, "test")[: cfg.sft.eval_n]
     if not train_rows or not test_rows:
@@ -220,7 +222,7 @@ def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
         out_dir = candidate_dir(cfg, name)
         res = finetune_teacher(cfg, name, tokenizer, train_rows, out_dir, force=force)
         metrics = _evaluate_cached(cfg, out_dir, res.model, tokenizer, test_rows)
-        info = pretrain_info(cfg, spec) if zoo.parse_spec(spec).kind == "tiny" else {}
+        info = pretrain_info(cfg, spec) if model_specs.parse_spec(spec).kind == "tiny" else {}
         curves[name] = loss_curve(res.log_history)
         pre_curves[name] = [tuple(x) for x in info.get("loss_curve", [])]
         rows.append({"Teacher Model": name, "Spec": spec, "ROUGE_1": metrics["rouge1"], "ROUGE_2": metrics["rouge2"],

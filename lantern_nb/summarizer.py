@@ -25,7 +25,7 @@ INSTRUCTION = ("Extract the requirements of this job posting: the role, then 'Re
                "'Preferred:' lists with one qualification per '- ' line.")
 
 
-def summarize_messages(job_text: str) -> list[dict[str, str]]:
+def jd_summary_messages(job_text: str) -> list[dict[str, str]]:
     """The summarizer's chat prompt for one job posting."""
     return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": job_text.strip()}]
 
@@ -55,7 +55,7 @@ class Summarizer:
         from lantern_nb.train import encode_chat_example
 
         budget = max(32, self.max_length - self.max_new_tokens)
-        return encode_chat_example(self.tokenizer, summarize_messages(text), None, budget)["input_ids"]
+        return encode_chat_example(self.tokenizer, jd_summary_messages(text), None, budget)["input_ids"]
 
     @torch.inference_mode()
     def summarize(self, texts: list[str], progress: bool = False) -> list[str]:
@@ -119,15 +119,15 @@ def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
     Returns the model-based summarizer and its metrics (ROUGE vs the extractor on held-out jobs,
     length reduction, training time, and the rule extractor's own speed for comparison).
     """
-    from lantern_nb import pretrain, zoo
+    from lantern_nb import model_specs, pretrain
     from lantern_nb.compress import compress_job
     from lantern_nb.train import CausalLMObjective, TrainConfig, encode_chat_example, train
 
     sc = cfg.summarizer
-    tok = zoo.get_tokenizer(cfg)
+    tok = model_specs.get_tokenizer(cfg)
     model = pretrain.pretrained_decoder(cfg, cfg.models.summarizer, tok)
     train_jobs, held = job_splits(cfg)
-    rows = [encode_chat_example(tok, summarize_messages(j), compress_job(j), sc.max_length) for j in train_jobs]
+    rows = [encode_chat_example(tok, jd_summary_messages(j), compress_job(j), sc.max_length) for j in train_jobs]
     for r in rows:
         r.pop("prompt_len", None)
     tc = TrainConfig.from_section(sc, cfg.seed)
@@ -145,8 +145,8 @@ def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
 
 
 def save_summarizer(summ: Summarizer, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-    """Save model + tokenizer + settings (atomic, via explain.save_model)."""
-    from lantern_nb.explain import save_model
+    """Save model + tokenizer + settings (atomic, via checkpoints.save_model)."""
+    from lantern_nb.checkpoints import save_model
 
     meta = {"max_new_tokens": summ.max_new_tokens, "max_length": summ.max_length, "instruction": INSTRUCTION,
             "metrics": json.loads(json.dumps(metrics or {}, default=float))}
@@ -155,7 +155,7 @@ def save_summarizer(summ: Summarizer, path: str | Path, metrics: dict[str, Any] 
 
 def load_summarizer(path: str | Path, batch_size: int = 16, device: str | torch.device | None = None) -> Summarizer:
     """The fine-tuned summarizer saved at `path` (artifact "summarizer")."""
-    from lantern_nb.explain import META_FILE, load_model
+    from lantern_nb.checkpoints import META_FILE, load_model
 
     path = Path(path)
     meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}

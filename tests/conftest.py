@@ -20,7 +20,7 @@ def tmp_root(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     """A small corpus BPE with the project's special tokens and chat template."""
-    from lantern_nb import zoo
+    from lantern_nb import model_specs
 
     texts = [
         "Senior Software Engineer. Requirements: 5+ years of Python, Kubernetes, SQL. Bachelor's degree.",
@@ -28,4 +28,4 @@ def tiny_tokenizer():
         "Warehouse associate: forklift certification, WMS, lift 50 lbs, Spanish a plus.",
         "Staff accountant: CPA preferred, QuickBooks, GAAP, month-end close, 3 years experience.",
     ] * 40
-    return zoo.train_tokenizer(texts, 600)
+    return model_specs.train_tokenizer(texts, 600)

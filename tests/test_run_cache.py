@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from lantern_nb import pretrain, sft, zoo
+from lantern_nb import model_specs, pretrain, sft
 from lantern_nb.cache import RunCache, fingerprint
 from lantern_nb.kd import runs
 from lantern_nb.profiles import load_profile
@@ -22,7 +22,7 @@ TEXTS = [f"Candidate {i} knows SQL and {i % 4} years of Python; the job needs Do
 
 @pytest.fixture(scope="module")
 def tok():
-    return zoo.train_tokenizer(TEXTS + ["Fit: High Fit: Low Fit: Medium - Meets - Missing"] * 3, 320)
+    return model_specs.train_tokenizer(TEXTS + ["Fit: High Fit: Low Fit: Medium - Meets - Missing"] * 3, 320)
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def _score(model, tokenizer, rows, cfg) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- fingerprint
 def test_fingerprint_follows_content_not_identity(tmp_path):
-    a = zoo.build_causal_lm(SPEC, zoo.train_tokenizer(TEXTS, 300), seed=0)
+    a = model_specs.build_causal_lm(SPEC, model_specs.train_tokenizer(TEXTS, 300), seed=0)
     b = copy.deepcopy(a)
     assert fingerprint(a) == fingerprint(b)
     with torch.no_grad():
@@ -91,7 +91,7 @@ def test_kd_stage_recomputes_when_the_student_start_changes(root, tok):
     """`pretrain.lr` changes the student's initial weights: no Table 1 row may come back cached."""
     cfg = _cfg()
     rows = _rows(tok)
-    teacher = zoo.build_causal_lm("tiny-qwen2:h64-l1", tok, seed=1)
+    teacher = model_specs.build_causal_lm("tiny-qwen2:h64-l1", tok, seed=1)
     ctx = runs.KdContext(cfg, teacher, tok, rows, rows[:2], root=root / "kd", evaluate=_score)
     assert not runs.run_stage(ctx, "teacher-1.5B.js", "1.5B", "js").cached
     assert runs.run_stage(ctx, "teacher-1.5B.js", "1.5B", "js").cached
@@ -133,16 +133,16 @@ def test_sft_recomputes_when_a_train_row_changes_under_the_same_id(root, tok):
 
 
 def test_t2_labels_recompute_when_a_pair_text_changes(root, monkeypatch):
-    from lantern_nb import label_cls
+    from lantern_nb import dcls
 
     monkeypatch.setattr(sft, "t2_key", lambda cfg: "t2-weights")
     cfg = load_profile("smoke")
     pairs = [Pair(f"c{i}", f"j{i}", TEXTS[i], TEXTS[i + 1]) for i in range(5)]
-    key = label_cls._fingerprint(cfg, pairs)
+    key = dcls._fingerprint(cfg, pairs)
     edited = copy.deepcopy(pairs)
     edited[2].profile_text += " and Kubernetes"  # same count, first and last id: the old key matched
-    assert label_cls._fingerprint(cfg, edited) != key
-    assert label_cls._fingerprint(load_profile("smoke", **{"sft.max_length": 128}), pairs) != key
+    assert dcls._fingerprint(cfg, edited) != key
+    assert dcls._fingerprint(load_profile("smoke", **{"sft.max_length": 128}), pairs) != key
 
 
 def test_corpus_rebuilds_when_its_source_file_changes(root, tmp_path):

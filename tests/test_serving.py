@@ -17,7 +17,7 @@ from lantern_nb.artifacts import ARTIFACTS, MissingArtifactError
 from lantern_nb.cli import main as cli_main
 from lantern_nb.profiles import load_profile
 from lantern_nb.schema import LABELS
-from lantern_nb.serving import (Explainer, FitClassifier, ServingModels, Summarizer, fit_pair, load_models)
+from lantern_nb.serving import (ExplanationModule, ClassificationModule, ServingModels, SummarizationModule, fit_pair, load_models)
 from lantern_nb.serving.app import create_app
 from lantern_nb.serving.batching import BatcherClosed, MicroBatcher
 from lantern_nb.serving.loadgen import (ServerThread, batching_comparison, module_capacity, plan_requests,
@@ -110,9 +110,9 @@ def client():
 
 def test_fakes_satisfy_protocols():
     m = fake_models()
-    assert isinstance(m.summarizer, Summarizer)
-    assert isinstance(m.classifier, FitClassifier)
-    assert isinstance(m.explainer, Explainer)
+    assert isinstance(m.summarizer, SummarizationModule)
+    assert isinstance(m.classifier, ClassificationModule)
+    assert isinstance(m.explainer, ExplanationModule)
 
 
 def _stored_job(client: TestClient) -> str:
@@ -337,7 +337,7 @@ def test_load_models_calls_the_registered_loaders(tmp_path, monkeypatch):
     fakes = fake_models()
     for module, func, key, obj in (("lantern_nb.summarizer", "load_summarizer", "summarizer", fakes.summarizer),
                                    ("lantern_nb.classify", "load_classifier", "classifier", fakes.classifier),
-                                   ("lantern_nb.explain", "load_explainer", "explainer", fakes.explainer)):
+                                   ("lantern_nb.explainer", "load_explainer", "explainer", fakes.explainer)):
         (tmp_path / "data" / "smoke" / ARTIFACTS[key][0]).mkdir(parents=True)
         mod = types.ModuleType(module)
         setattr(mod, func, lambda path, _k=key, _o=obj, **kw: (calls.__setitem__(_k, (path, kw)), _o)[1])

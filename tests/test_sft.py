@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from lantern_nb import explain, pretrain, sft, zoo
+from lantern_nb import checkpoints, dseed, explainer, generation, model_specs, pretrain, scoring, sft
 from lantern_nb.artifacts import MissingArtifactError
 from lantern_nb.metrics import classification_metrics, rouge
 from lantern_nb.profiles import load_profile
@@ -17,7 +17,7 @@ PROFILE = "Skills:\n- SQL, Excel\nCertifications:\n- Tableau Desktop Specialist\
 @pytest.fixture(autouse=True)
 def _no_compression(monkeypatch):
     """The compressor is another module's concern; keep job texts as they are here."""
-    monkeypatch.setattr(explain, "_compress", lambda text: text)
+    monkeypatch.setattr(dseed, "_compress", lambda text: text)
 
 
 def _cfg(**overrides):
@@ -54,7 +54,7 @@ class _ForceTokens:
 
 
 def _model(tok, spec="tiny-qwen2:h64-l2"):
-    return zoo.build_causal_lm(spec, tok, seed=0).eval()
+    return model_specs.build_causal_lm(spec, tok, seed=0).eval()
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -76,7 +76,7 @@ def test_generate_stops_at_eos_and_keeps_batch_order(tiny_tokenizer):
     try:
         rows = _rows(3)
         rows[1] = {**rows[1], "profile_text": PROFILE * 4}  # a longer prompt: left padding in the batch
-        texts = explain.generate(model, tok, rows, max_new_tokens=20, batch_size=3)
+        texts = generation.generate(model, tok, rows, max_new_tokens=20, batch_size=3)
     finally:
         handle.remove()
     assert texts == [tok.decode([token] * 3)] * 3
@@ -88,8 +88,8 @@ def test_generate_batched_equals_unbatched(tiny_tokenizer):
     model = _model(tok)
     rows = _rows(3)
     rows[2] = {**rows[2], "profile_text": PROFILE * 3}
-    batched = explain.generate(model, tok, rows, max_new_tokens=8, batch_size=3)
-    single = [explain.generate(model, tok, [r], max_new_tokens=8)[0] for r in rows]
+    batched = generation.generate(model, tok, rows, max_new_tokens=8, batch_size=3)
+    single = [generation.generate(model, tok, [r], max_new_tokens=8)[0] for r in rows]
     assert batched == single
 
 
@@ -99,12 +99,12 @@ def test_explainer_is_conditioned_on_the_label(tiny_tokenizer, tmp_path):
     seen = []
     handle = model.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["input_ids"][0].tolist()),
                                              with_kwargs=True)
-    texts = explain.generate(model, tok, _rows(1), 4, prefixes=["Fit: High\n"])
+    texts = generation.generate(model, tok, _rows(1), 4, prefixes=["Fit: High\n"])
     handle.remove()
     prefix = tok("Fit: High\n", add_special_tokens=False)["input_ids"]
     assert texts[0].startswith("Fit: High\n") and seen[0][-len(prefix):] == prefix
-    path = explain.save_model(model, tok, tmp_path / "explainer", meta={"max_length": 192})
-    ex = explain.load_explainer(path, max_new_tokens=4)
+    path = checkpoints.save_model(model, tok, tmp_path / "explainer", meta={"max_length": 192})
+    ex = explainer.load_explainer(path, max_new_tokens=4)
     assert ex.max_length == 192
     out = ex.explain([JOB, JOB], [PROFILE, PROFILE], ["Low", "High"])
     assert len(out) == 2 and all(isinstance(x, list) for x in out)
@@ -112,7 +112,7 @@ def test_explainer_is_conditioned_on_the_label(tiny_tokenizer, tmp_path):
 
 def test_evaluate_reports_nll_and_rouge(tiny_tokenizer):
     cfg = _cfg()
-    out = explain.evaluate(_model(tiny_tokenizer), tiny_tokenizer, _rows(2), cfg)
+    out = scoring.evaluate(_model(tiny_tokenizer), tiny_tokenizer, _rows(2), cfg)
     assert set(out) == {"nll", "rouge1", "rouge2", "rougeL", "n"} and out["n"] == 2
     assert out["nll"] > 0
 
@@ -135,7 +135,7 @@ def test_sft_two_steps_checkpoints_load(method, tiny_tokenizer, tmp_root, monkey
         model = AutoModelForCausalLM.from_pretrained(ck)  # a plain causal LM, LoRA merged
         assert not (ck / "adapter_config.json").exists() and not hasattr(model, "peft_config")
     last = AutoModelForCausalLM.from_pretrained(res.checkpoints[-1])
-    final, _ = explain.load_model(out / "final")
+    final, _ = checkpoints.load_model(out / "final")
     assert _same(_weights(last), _weights(final))
     assert _same(_weights(final), _weights(res.model))
     monkeypatch.setattr(sft, "train", lambda *a, **k: pytest.fail("a finished run must be reused"))
@@ -158,7 +158,7 @@ def test_pretrained_decoder_is_cached_and_deterministic(tiny_tokenizer, tmp_root
     base_spec = cfg.models.teacher_candidates["Qwen2.5-7B"]
     instruct_spec = cfg.models.teacher_candidates["Qwen2.5-7B-Instruct"]
     first = _weights(pretrain.pretrained_decoder(cfg, base_spec, tiny_tokenizer))
-    assert not _same(first, _weights(zoo.build_causal_lm(base_spec, tiny_tokenizer, seed=cfg.seed)))
+    assert not _same(first, _weights(model_specs.build_causal_lm(base_spec, tiny_tokenizer, seed=cfg.seed)))
     real = pretrain._lm_pretrain
     monkeypatch.setattr(pretrain, "_lm_pretrain", lambda *a, **k: pytest.fail("cached weights must be reused"))
     assert _same(first, _weights(pretrain.pretrained_decoder(cfg, base_spec, tiny_tokenizer)))

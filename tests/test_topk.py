@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.kd.divergences import KINDS, divergence_per_position
 from lantern_nb.kd.topk import (TopKDistillObjective, build_topk_cache, build_topk_caches, teacher_topk,
                                 topk_divergence_per_position)
@@ -98,11 +98,11 @@ def _rows(tok, n: int = 6, target: str = "Fit: High\n- Meets SQL") -> list[dict]
 
 @pytest.fixture(scope="module")
 def teacher(tiny_tokenizer):
-    return zoo.build_causal_lm(TEACHER, tiny_tokenizer, seed=1)
+    return model_specs.build_causal_lm(TEACHER, tiny_tokenizer, seed=1)
 
 
 def _student_vocab(tok) -> int:
-    return zoo.build_causal_lm(SPEC, tok, seed=0).get_output_embeddings().weight.shape[0]
+    return model_specs.build_causal_lm(SPEC, tok, seed=0).get_output_embeddings().weight.shape[0]
 
 
 def test_cache_arrays_shapes_dtypes_and_size(tmp_path, tiny_tokenizer, teacher):
@@ -155,7 +155,7 @@ def test_cache_reused_and_rebuilt_on_teacher_or_data_change(tmp_path, tiny_token
     assert not list(tmp_path.glob("*.tmp"))
     objective = TopKDistillObjective(first[16], kind="fkl")
     stale = PadCollator(tiny_tokenizer.pad_token_id)(_rows(tiny_tokenizer, target="Fit: Low\n- Missing SQL")[:2])
-    student = zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
+    student = model_specs.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
     with pytest.raises(ValueError, match="rebuild"):
         objective(student, stale, stale["labels"].ne(IGNORE).sum())
 
@@ -171,7 +171,7 @@ def full_cache(tmp_path_factory, tiny_tokenizer, teacher):
 @pytest.mark.parametrize("kind", KINDS)
 def test_cached_full_vocab_loss_equals_live_teacher(tiny_tokenizer, teacher, full_cache, kind):
     rows = _rows(tiny_tokenizer, 4)
-    student = zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
+    student = model_specs.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
     cache = full_cache
     assert cache.k == cache.vocab_size == student.get_output_embeddings().weight.shape[0]
     batch = PadCollator(tiny_tokenizer.pad_token_id)(rows)
@@ -191,7 +191,7 @@ def test_two_step_train_from_cache_without_teacher(tmp_path, tiny_tokenizer, tea
     before = copy.deepcopy(teacher.state_dict())
     cache = build_topk_cache(teacher, tiny_tokenizer, rows, 8, tmp_path / "cache", vocab_size=_student_vocab(tiny_tokenizer),
                              progress=False)
-    student = zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
+    student = model_specs.build_causal_lm(SPEC, tiny_tokenizer, seed=0)
     start = [p.detach().clone() for p in student.parameters()]
     tc = TrainConfig.from_section(load_profile("smoke").kd, 0, epochs=1, lr=1e-2, batch_size=2)
     res = train(student, rows, TopKDistillObjective(cache, kind="tvd"), tc, tmp_path / "run",
@@ -205,7 +205,7 @@ def test_two_step_train_from_cache_without_teacher(tmp_path, tiny_tokenizer, tea
 
 def test_beyond_rows_run_and_are_cached(tmp_path, monkeypatch, tiny_tokenizer, teacher):
     """The beyond-the-paper runner end to end on tiny models: rows, curve, cache reuse."""
-    from lantern_nb.kd import beyond, runs
+    from lantern_nb.kd import beyond_paper, runs
     from lantern_nb.profiles import load_profile
 
     monkeypatch.setenv("LANTERN_ROOT", str(tmp_path))
@@ -220,9 +220,9 @@ def test_beyond_rows_run_and_are_cached(tmp_path, monkeypatch, tiny_tokenizer, t
         return {"nll": 1.0, "rouge1": 0.1, "rouge2": 0.0, "rougeL": 0.1, "n": len(test_rows)}
 
     ctx = runs.KdContext(cfg, teacher, tiny_tokenizer, rows, rows[:1], root=tmp_path / "kd",
-                         student_factory=lambda role: zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=0),
+                         student_factory=lambda role: model_specs.build_causal_lm(SPEC, tiny_tokenizer, seed=0),
                          evaluate=fake_eval)
-    res = beyond.run_beyond_rows(cfg, ctx, progress=False)
+    res = beyond_paper.run_beyond_rows(cfg, ctx, progress=False)
     df, curve = res.table, res.curve
     assert list(df["KD Method"]) == ["JS, live teacher (full)", "JS, top-k cache k=4", "JS, top-k cache k=16",
                                      "JS, on-policy (lmbda=0.5)"]
@@ -231,11 +231,11 @@ def test_beyond_rows_run_and_are_cached(tmp_path, monkeypatch, tiny_tokenizer, t
     assert (df["Step s (CPU)"] > 0).all() and df["Step CPU vs live"].iloc[0] == 1.0
     assert list(curve["k"]) == [4, 16, res.vocab] and list(curve["KD signal kept"])[-1] == 1.0
     assert 0 <= curve["KD signal kept"].iloc[0] <= curve["KD signal kept"].iloc[1] <= 1.0
-    again = beyond.run_beyond_rows(cfg, ctx, progress=False).table
+    again = beyond_paper.run_beyond_rows(cfg, ctx, progress=False).table
     assert again["Cached"].all() and len(calls) == 4
-    ctx.student_factory = lambda role: zoo.build_causal_lm(SPEC, tiny_tokenizer, seed=1)  # another start point
-    moved = beyond.run_beyond_rows(cfg, ctx, progress=False).table
+    ctx.student_factory = lambda role: model_specs.build_causal_lm(SPEC, tiny_tokenizer, seed=1)  # another start point
+    moved = beyond_paper.run_beyond_rows(cfg, ctx, progress=False).table
     assert not moved["Cached"].any() and len(calls) == 8
-    merged = beyond.merge_into_table1(df.iloc[:0][["KD Method", "ROUGE_L", "Note"]], df)
+    merged = beyond_paper.merge_into_table1(df.iloc[:0][["KD Method", "ROUGE_L", "Note"]], df)
     assert list(merged.columns[:3]) == ["KD Method", "ROUGE_L", "Note"] and len(merged) == 4
-    assert beyond.plot_rouge_vs_k(curve) is not None
+    assert beyond_paper.plot_rouge_vs_k(curve) is not None

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import lantern_nb
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.kd.runs import train_config as kd_train_config
 from lantern_nb.profiles import PROFILES, load_profile
 from lantern_nb.train import (IGNORE, CausalLMObjective, PadCollator, TrainConfig,
@@ -83,7 +83,7 @@ def test_gradient_accumulation_normalised_by_global_token_count(tiny_tokenizer):
     collate = PadCollator(tok.pad_token_id)
     counts = [sum(y != IGNORE for y in r["labels"]) for r in rows]
     assert counts[0] + counts[1] != counts[2] + counts[3]  # unequal micro-batches
-    model = zoo.build_causal_lm(SPEC, tok, seed=0)
+    model = model_specs.build_causal_lm(SPEC, tok, seed=0)
     obj = CausalLMObjective()
     total = sum(counts)
     obj(model, collate(rows), total)[0].backward()
@@ -102,7 +102,7 @@ def test_trainer_counts_items_across_accumulation(tiny_tokenizer, tmp_path):
     rows = _rows(tok)
     weights = []
     for bs, ga in ((4, 1), (2, 2)):
-        model = zoo.build_causal_lm(SPEC, tok, seed=0)
+        model = model_specs.build_causal_lm(SPEC, tok, seed=0)
         tc = TrainConfig(epochs=1, lr=0.5, batch_size=bs, grad_accum=ga, max_steps=1, warmup_ratio=0.0,
                          weight_decay=0.0, scheduler="constant", max_grad_norm=1.0, extra={"optim": "sgd"})
         res = train(model, rows, CausalLMObjective(), tc, tmp_path / f"b{bs}", pad_token_id=tok.pad_token_id)
@@ -116,7 +116,7 @@ def test_two_step_training_decreases_loss_and_is_deterministic(tiny_tokenizer, t
     rows = _rows(tok)
     runs = []
     for i in range(2):
-        model = zoo.build_causal_lm(SPEC, tok, seed=0)
+        model = model_specs.build_causal_lm(SPEC, tok, seed=0)
         tc = TrainConfig.from_section(load_profile("smoke").kd, 0, epochs=1, lr=1e-2, batch_size=4, max_steps=2)
         runs.append(train(model, rows, CausalLMObjective(), tc, tmp_path / f"run{i}", pad_token_id=tok.pad_token_id))
     curve = loss_curve(runs[0].log_history)

@@ -2,7 +2,7 @@
 
 `distill` trains one student from one teacher through the project's single training loop
 (`train.train` with `DistillObjective`, or `CausalLMObjective` for the SFT-only baseline of
-paper 4.3.1). `run_stage` wraps it with evaluation (`explain.evaluate` on D_seed test) and an
+paper 4.3.1). `run_stage` wraps it with evaluation (`scoring.evaluate` on D_seed test) and an
 run cache (`cache.RunCache`, data/<profile>/models/students/<run>-<key>/: weights, metrics JSON
 with the loss curve), so rerunning a notebook is cheap and changed settings never reuse stale
 runs. A stage's key covers the kd, sft and pretrain sections, T2's weights, the data, the
@@ -58,9 +58,9 @@ def kd_settings(cfg: Profile) -> dict[str, Any]:
 def _encoded(tokenizer, rows: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
     if rows and "input_ids" in rows[0]:
         return list(rows)
-    from lantern_nb import explain
+    from lantern_nb import dseed
 
-    return explain.encode_rows(tokenizer, rows, max_length)
+    return dseed.encode_rows(tokenizer, rows, max_length)
 
 
 def _student(cfg: Profile, spec_or_model: str | torch.nn.Module, tokenizer) -> torch.nn.Module:
@@ -86,7 +86,7 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
     `scd.TeacherSchedule` or the list of its phase teachers (models or checkpoint dirs) for
     Scheduled Checkpoint Distillation: one `train` call, the teacher swapped at phase boundaries.
     """
-    from lantern_nb.zoo import pick_device
+    from lantern_nb.model_specs import pick_device
 
     student = _student(cfg, student_spec_or_model, tokenizer)
     rows = _encoded(tokenizer, train_rows, cfg.kd.max_length)
@@ -214,7 +214,7 @@ class KdContext:
         if not self.cache_teacher or not cacheable(self.teacher, self.train_rows):
             return self.teacher
         if self._cached is None:
-            from lantern_nb.zoo import pick_device
+            from lantern_nb.model_specs import pick_device
 
             self.teacher.to(pick_device(self.cfg.device))
             self._cached = CachedTeacher(self.teacher, self.train_rows, self.tokenizer.pad_token_id,
@@ -228,12 +228,12 @@ class KdContext:
         return _student(self.cfg, role, self.tokenizer)
 
     def score(self, model: torch.nn.Module) -> dict[str, float]:
-        """`explain.evaluate` on the test rows, generating in batches of up to 32 rows."""
+        """`scoring.evaluate` on the test rows, generating in batches of up to 32 rows."""
         if self.evaluate is not None:
             return self.evaluate(model, self.tokenizer, self.test_rows, self.cfg)
-        from lantern_nb import explain
+        from lantern_nb import scoring
 
-        return explain.evaluate(model, self.tokenizer, self.test_rows, self.cfg,
+        return scoring.evaluate(model, self.tokenizer, self.test_rows, self.cfg,
                                 batch_size=max(1, min(32, len(self.test_rows))))
 
 
@@ -244,11 +244,11 @@ def eval_n(cfg: Profile) -> int:
 
 def kd_context(cfg: Profile) -> KdContext:
     """The profile's context: T2 (notebook 03), its tokenizer, D_seed train and test (notebook 02)."""
-    from lantern_nb import explain, sft
+    from lantern_nb import dseed, sft
 
     teacher, tokenizer = sft.load_t2(cfg)
-    train_rows = explain.encode_rows(tokenizer, explain.seed_rows(cfg, "train"), cfg.kd.max_length)
-    test_rows = explain.seed_rows(cfg, "test")[: eval_n(cfg)]
+    train_rows = dseed.encode_rows(tokenizer, dseed.seed_rows(cfg, "train"), cfg.kd.max_length)
+    test_rows = dseed.seed_rows(cfg, "test")[: eval_n(cfg)]
     return KdContext(cfg, teacher, tokenizer, train_rows, test_rows,
                      root=artifacts.artifact_path(cfg.name, "students"), teacher_name=cfg.models.teacher,
                      checkpoints=list(sft.t2_checkpoints(cfg)))
@@ -395,11 +395,11 @@ def run_table1(cfg: Profile, ctx: KdContext | None = None, save_explainer: bool 
 
 def save_best(cfg: Profile, run: Run, tokenizer) -> Path:
     """Save `run`'s student as the serving explanation model (artifact "explainer")."""
-    from lantern_nb import explain
+    from lantern_nb import checkpoints
 
     meta = {"source": "kd", "run": run.name, "kind": run.metrics["kind"], "spec": run.metrics["spec"],
             "rougeL": run.metrics.get("rougeL"), "max_length": cfg.sft.max_length}
-    return explain.save_model(run.load_model(), tokenizer, artifacts.artifact_path(cfg.name, "explainer"), meta)
+    return checkpoints.save_model(run.load_model(), tokenizer, artifacts.artifact_path(cfg.name, "explainer"), meta)
 
 
 def plot_loss_curves(curves: dict[str, Sequence[tuple[int, float]]], title: str = "KD training loss"):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from lantern_nb.serving.pipeline import (MODULES, Explainer, FitClassifier, FitReport, ServingModels, Summarizer,
-                                         fit_pair, load_models, proba_rows, top_label, usable_summary)
+from lantern_nb.serving.pipeline import (MODULES, ClassificationModule, ExplanationModule, FitReport, ServingModels,
+                                         SummarizationModule, fit_pair, load_models, proba_rows, top_label,
+                                         usable_summary)
 
 
 def __getattr__(name: str) -> Any:
@@ -26,5 +27,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'lantern_nb.serving' has no attribute {name!r}")
 
 
-__all__: Sequence[str] = ["MODULES", "Explainer", "FitClassifier", "FitReport", "ServingModels", "Summarizer",
-                          "fit_pair", "load_models", "proba_rows", "top_label", "usable_summary"]
+__all__: Sequence[str] = ["MODULES", "ClassificationModule", "ExplanationModule", "FitReport", "ServingModels",
+                          "SummarizationModule", "fit_pair", "load_models", "proba_rows", "top_label", "usable_summary"]

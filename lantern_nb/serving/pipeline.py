@@ -19,21 +19,21 @@ MODULES: tuple[str, ...] = SERVING_MODULES
 
 
 @runtime_checkable
-class Summarizer(Protocol):
+class SummarizationModule(Protocol):
     """JD compression at ingestion (paper 3.5.1): one requirement summary per job text."""
 
     def summarize(self, texts: list[str]) -> list[str]: ...
 
 
 @runtime_checkable
-class FitClassifier(Protocol):
+class ClassificationModule(Protocol):
     """Fit-level classifier: an [n, 3] array of probabilities over LABELS (Low, Medium, High)."""
 
     def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray: ...
 
 
 @runtime_checkable
-class Explainer(Protocol):
+class ExplanationModule(Protocol):
     """Explanation student: rationale lines per pair, conditioned on the predicted label."""
 
     def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]: ...
@@ -43,9 +43,9 @@ class Explainer(Protocol):
 class ServingModels:
     """The three models one service instance serves."""
 
-    summarizer: Summarizer
-    classifier: FitClassifier
-    explainer: Explainer
+    summarizer: SummarizationModule
+    classifier: ClassificationModule
+    explainer: ExplanationModule
 
 
 def load_models(cfg: Profile) -> ServingModels:

@@ -6,9 +6,9 @@ tests and `--help` work before those modules exist — and calls its loader with
 
 Contract for the owning modules (each returns an object satisfying the protocol in
 `lantern_nb.serving`; keyword arguments come from the profile's `serving` section):
-  lantern_nb.summarizer.load_summarizer(path, batch_size=max_batch)            -> Summarizer
-  lantern_nb.classify.load_classifier(path, batch_size=max_batch)              -> FitClassifier
-  lantern_nb.explain.load_explainer(path, max_new_tokens=explain_max_new_tokens) -> Explainer
+  lantern_nb.summarizer.load_summarizer(path, batch_size=max_batch)            -> SummarizationModule
+  lantern_nb.classify.load_classifier(path, batch_size=max_batch)              -> ClassificationModule
+  lantern_nb.explainer.load_explainer(path, max_new_tokens=explain_max_new_tokens) -> ExplanationModule
 The device is left to each loader's default.
 """
 from __future__ import annotations
@@ -45,5 +45,5 @@ def load_classifier(cfg: Profile) -> Any:
 def load_explainer(cfg: Profile) -> Any:
     """The distilled explanation student (paper 3.4.1, 5.2) of profile `cfg`."""
     path = artifacts.require(cfg.name, "explainer")
-    return _call_loader("lantern_nb.explain", "load_explainer", path,
+    return _call_loader("lantern_nb.explainer", "load_explainer", path,
                         max_new_tokens=cfg.serving.explain_max_new_tokens)

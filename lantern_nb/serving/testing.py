@@ -4,7 +4,7 @@
   delays; importable by a child process (`ServerProcess(models="lantern_nb.serving.testing:fake_models")`).
 - `tiny_models(cfg)`: small *real* torch models wired like the trained ones — a tiny ModernBERT
   classifier (`classify.FitClassifier` + `PairEncoder`), a tiny Qwen2 explanation student
-  (`explain.Explainer`), the rule-based summarizer — random-init on a BPE trained on generated
+  (`explainer.Explainer`), the rule-based summarizer — random-init on a BPE trained on generated
   samples, so shapes, padding, batching and generation costs are real.
 """
 from __future__ import annotations
@@ -85,24 +85,24 @@ def tiny_models(cfg: Profile | None = None, *, classifier_spec: str = "tiny-mode
     """Small random-init torch models behind the real wrappers (see the module docstring)."""
     import torch
 
-    from lantern_nb import zoo
+    from lantern_nb import model_specs
     from lantern_nb.classify import FitClassifier as TorchClassifier
     from lantern_nb.classify import PairEncoder, ServedClassifier, downscale_structure
-    from lantern_nb.explain import Explainer
+    from lantern_nb.explainer import Explainer
     from lantern_nb.summarizer import RuleSummarizer
 
     jobs, profiles = sample_corpus(seed=seed)
-    tok = zoo.train_tokenizer(jobs + profiles, vocab)
+    tok = model_specs.train_tokenizer(jobs + profiles, vocab)
     if not getattr(tok, "chat_template", None):
-        tok.chat_template = zoo.CHAT_TEMPLATE
-    cspec = zoo.parse_spec(classifier_spec)
-    backbone, ctok = zoo.build_encoder(cspec, tok, seed)
+        tok.chat_template = model_specs.CHAT_TEMPLATE
+    cspec = model_specs.parse_spec(classifier_spec)
+    backbone, ctok = model_specs.build_encoder(cspec, tok, seed)
     structure = downscale_structure(cspec)
     torch.manual_seed(seed)
     clf = ServedClassifier(TorchClassifier(backbone, structure, 32), PairEncoder(ctok, structure, max_length,
                                                                                  cspec.is_decoder), {},
                            batch_size=cfg.serving.max_batch if cfg else 32)
-    lm = zoo.build_causal_lm(explainer_spec, tok, seed=seed).eval()
+    lm = model_specs.build_causal_lm(explainer_spec, tok, seed=seed).eval()
     new = max_new_tokens or (cfg.serving.explain_max_new_tokens if cfg else 16)
     return ServingModels(RuleSummarizer(), clf, Explainer(lm, tok, max_new_tokens=new, max_length=max_length + new))
 

@@ -162,7 +162,7 @@ class LLMTeacher:
                      parse_evaluation)
         live = [i for i in live if errors[i] is None]
         e_json = {i: json.dumps({"evaluation": _dicts(evals[i])}, ensure_ascii=False) for i in live}
-        summaries = step("summarize", live, [prompts.summarize_messages(q_json[i], e_json[i]) for i in live],
+        summaries = step("summarize", live, [prompts.summarize_fit_messages(q_json[i], e_json[i]) for i in live],
                          parse_summary)
 
         outs = []

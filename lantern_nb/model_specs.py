@@ -1,4 +1,4 @@
-"""The model zoo: every role's model per profile, the shared tokenizer and the device.
+"""Model specs and builds: every role's model per profile, the shared tokenizer and the device.
 
 A model spec (as written in a profile's `models:` section) is one of
 - `tiny-<arch>:h<hidden>-l<layers>[-xv<extra_vocab>][+instruct]` with arch in qwen2, qwen3, phi3,
@@ -222,7 +222,7 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     if spec.kind == "tiny":
         if tokenizer is None:
-            raise ValueError("a tiny encoder needs the shared tokenizer (zoo.get_tokenizer(cfg))")
+            raise ValueError("a tiny encoder needs the shared tokenizer (model_specs.get_tokenizer(cfg))")
         torch.manual_seed(seed)
         return AutoModel.from_config(tiny_config(spec, tokenizer)), tokenizer
     if spec.kind == "wheel":

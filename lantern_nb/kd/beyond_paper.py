@@ -9,7 +9,7 @@ for the same number of steps (capped by `kd.beyond_max_steps` to fit the CPU bud
 * "on-policy (lmbda=...)": mixed-policy KD on the student's own samples (`kd.onpolicy`).
 
 every row with the divergence `kd.beyond_divergence`, all through `train.train`, scored by
-`explain.evaluate` like Table 1 (`KdContext.score`). Without a step cap the live row is Table 1's
+`scoring.evaluate` like Table 1 (`KdContext.score`). Without a step cap the live row is Table 1's
 own run of that divergence (`runs.run_stage`, normally already cached). Each row reports the
 disk bytes per cached token and the time of one optimisation step, wall clock and CPU
 (`time.process_time`, less sensitive to other processes on a shared machine) from an
@@ -154,7 +154,7 @@ def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: b
     step cap the runs train one epoch over the first `steps x batch` rows, which is all the teacher
     pass then covers.
     """
-    from lantern_nb.zoo import pick_device
+    from lantern_nb.model_specs import pick_device
 
     ctx = ctx or runs.kd_context(cfg)
     kd = cfg.kd

@@ -18,7 +18,7 @@ def setup() -> dict[str, Any]:
     import torch
 
     from lantern_nb.report import versions
-    from lantern_nb.zoo import pick_device
+    from lantern_nb.model_specs import pick_device
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
