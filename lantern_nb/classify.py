@@ -1,9 +1,9 @@
 """The fit classifier (paper Sec. 3.4.2, Table 4, Sec. 6.1): an LLM/encoder backbone + MLP head.
 
 Structures (paper Table 4):
-- `seqcls_last` / `seqcls_mean`: job and profile as ONE sequence `[job] <sep> [profile]`, pooled at
+- `seqcls_last` / `seqcls_mean`: job and résumé as ONE sequence `[job] <sep> [résumé]`, pooled at
   the last non-pad token or by a masked mean;
-- `twotower_concat` / `twotower_dot`: job and profile encoded separately by the shared backbone
+- `twotower_concat` / `twotower_dot`: job and résumé encoded separately by the shared backbone
   (last-token pooling), combined by Concat `[u, v, |u-v|, u*v]` or DotProduct `[u*v, cos(u, v)]`.
 An MLP head gives 3 logits (Low/Medium/High); softmax at inference. Position ids are derived
 from the attention mask, so left and right padding give the same pooled vectors.
@@ -63,11 +63,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 # ----------------------------------------------------------------------------- encoding
 @dataclass
 class PairEncoder:
-    """Tokenises (job, profile) pairs for one structure, within `max_length` tokens.
+    """Tokenises (job, résumé) pairs for one structure, within `max_length` tokens.
 
-    Decoders: `job <sep> profile <eos>` (the final EOS is what last-token pooling reads);
-    bidirectional encoders: `[CLS] job [SEP] profile [SEP]`. Two-tower inputs wrap each side
-    the same way. The token budget is split between job and profile: a side shorter than half
+    Decoders: `job <sep> résumé <eos>` (the final EOS is what last-token pooling reads);
+    bidirectional encoders: `[CLS] job [SEP] résumé [SEP]`. Two-tower inputs wrap each side
+    the same way. The token budget is split between job and résumé: a side shorter than half
     the budget keeps all of it and the other side gets the rest.
     """
 
@@ -95,32 +95,32 @@ class PairEncoder:
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
 
-    def _split(self, job: list[int], prof: list[int]) -> tuple[list[int], list[int]]:
+    def _split(self, job: list[int], resume: list[int]) -> tuple[list[int], list[int]]:
         n_special = len(self.prefix) + (2 * len(self.end) + len(self.prefix) if self.two_tower
                                         else len(self.sep) + len(self.end))
         budget = max(2, self.max_length - n_special)
-        if len(job) + len(prof) <= budget:
-            return job, prof
+        if len(job) + len(resume) <= budget:
+            return job, resume
         half = budget // 2
         if len(job) <= half:
-            return job, prof[: budget - len(job)]
-        if len(prof) <= half:
-            return job[: budget - len(prof)], prof
-        return job[:half], prof[: budget - half]
+            return job, resume[: budget - len(job)]
+        if len(resume) <= half:
+            return job[: budget - len(resume)], resume
+        return job[:half], resume[: budget - half]
 
-    def encode(self, jobs: Sequence[str], profiles: Sequence[str]) -> list[dict[str, list[int]]]:
+    def encode(self, jobs: Sequence[str], resumes: Sequence[str]) -> list[dict[str, list[int]]]:
         """One feature dict of token-id lists per pair (no padding)."""
-        if len(jobs) != len(profiles):
-            raise ValueError(f"{len(jobs)} jobs but {len(profiles)} profiles; pass one profile per job")
+        if len(jobs) != len(resumes):
+            raise ValueError(f"{len(jobs)} jobs but {len(resumes)} résumés; pass one résumé per job")
         rows = []
-        for job, prof in zip(self._ids(jobs), self._ids(profiles)):
-            job, prof = self._split(job, prof)
+        for job, resume in zip(self._ids(jobs), self._ids(resumes)):
+            job, resume = self._split(job, resume)
             if self.two_tower:
-                j, p = self.prefix + job + self.end, self.prefix + prof + self.end
+                j, r = self.prefix + job + self.end, self.prefix + resume + self.end
                 rows.append({"job_input_ids": j, "job_attention_mask": [1] * len(j),
-                             "profile_input_ids": p, "profile_attention_mask": [1] * len(p)})
+                             "resume_input_ids": r, "resume_attention_mask": [1] * len(r)})
             else:
-                ids = self.prefix + job + self.sep + prof + self.end
+                ids = self.prefix + job + self.sep + resume + self.end
                 rows.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
         return rows
 
@@ -184,7 +184,7 @@ class FitClassifier(nn.Module):
         if self.structure.startswith("seqcls"):
             return self.embed(batch["input_ids"], batch["attention_mask"], self.structure.split("_")[1])
         u = self.embed(batch["job_input_ids"], batch["job_attention_mask"])
-        v = self.embed(batch["profile_input_ids"], batch["profile_attention_mask"])
+        v = self.embed(batch["resume_input_ids"], batch["resume_attention_mask"])
         if self.structure == "twotower_concat":
             return torch.cat([u, v, (u - v).abs(), u * v], -1)
         return torch.cat([u * v, F.cosine_similarity(u, v, dim=-1).unsqueeze(-1)], -1)
@@ -316,7 +316,7 @@ def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequ
     enc = PairEncoder(bb.tokenizer, structure, cc.max_length, bb.is_decoder)
     torch.manual_seed(seed)
     model = FitClassifier(bb.model, structure, cc.mlp_hidden, freeze_backbone=cc.freeze_backbone)
-    feats = enc.encode(_job_texts(rows, use_compressed), [r["profile_text"] for r in rows])
+    feats = enc.encode(_job_texts(rows, use_compressed), [r["resume_text"] for r in rows])
     data = []
     for f, r in zip(feats, rows):
         f = dict(f, labels=LABEL2ID[r["t2_label"]])
@@ -339,15 +339,15 @@ def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequ
 
 # ----------------------------------------------------------------------------- inference
 @torch.inference_mode()
-def predict_proba(model: FitClassifier, encoder: PairEncoder, jobs: Sequence[str], profiles: Sequence[str],
+def predict_proba(model: FitClassifier, encoder: PairEncoder, jobs: Sequence[str], resumes: Sequence[str],
                   batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Class probabilities [n, 3] (LABELS order); batches are length-sorted, order is restored."""
     n = len(jobs)
     if n == 0:
         return np.zeros((0, len(LABELS)), dtype=np.float32)
-    feats = encoder.encode(jobs, profiles)
+    feats = encoder.encode(jobs, resumes)
     key = "job_input_ids" if encoder.two_tower else "input_ids"
-    lengths = [len(f[key]) + len(f.get("profile_input_ids", ())) for f in feats]
+    lengths = [len(f[key]) + len(f.get("resume_input_ids", ())) for f in feats]
     order = np.argsort(lengths, kind="stable")
     collate = ClassifierCollator(encoder.pad_id)
     out = np.zeros((n, len(LABELS)), dtype=np.float32)
@@ -362,7 +362,7 @@ def predict_proba(model: FitClassifier, encoder: PairEncoder, jobs: Sequence[str
     return out
 
 
-def evaluate_classifier(run: ClassifierRun, jobs: Sequence[str], profiles: Sequence[str],
+def evaluate_classifier(run: ClassifierRun, jobs: Sequence[str], resumes: Sequence[str],
                         t2_labels: Sequence[str], latent_labels: Sequence[str | None] | None = None,
                         batch_size: int = 64) -> dict[str, Any]:
     """Accuracy and weighted F1 against T2's labels (as the paper evaluates against its teacher),
@@ -370,7 +370,7 @@ def evaluate_classifier(run: ClassifierRun, jobs: Sequence[str], profiles: Seque
     from lantern_nb.metrics import classification_metrics
 
     t0 = time.perf_counter()
-    proba = predict_proba(run.model, run.encoder, jobs, profiles, batch_size)
+    proba = predict_proba(run.model, run.encoder, jobs, resumes, batch_size)
     seconds = time.perf_counter() - t0
     pred = [LABELS[i] for i in proba.argmax(-1)]
     m = classification_metrics(list(t2_labels), pred, list(LABELS))
@@ -399,7 +399,7 @@ def save_classifier(model: FitClassifier, encoder: PairEncoder, path: str | Path
     save_model(model, str(tmp / _WEIGHTS))
     mlp_hidden = model.head[1].out_features
     meta = {"structure": model.structure, "mlp_hidden": mlp_hidden, "max_length": encoder.max_length,
-            "is_decoder": encoder.is_decoder, "labels": list(LABELS), "input": "compressed job text + profile",
+            "is_decoder": encoder.is_decoder, "labels": list(LABELS), "input": "compressed job text + résumé",
             **(extra or {})}
     (tmp / _META).write_text(json.dumps(meta, indent=2))
     shutil.rmtree(path, ignore_errors=True)
@@ -408,16 +408,16 @@ def save_classifier(model: FitClassifier, encoder: PairEncoder, path: str | Path
 
 
 class ServedClassifier:
-    """The serving protocol: `predict_proba(jobs, profiles) -> [n, 3]`; jobs are already compressed."""
+    """The serving protocol: `predict_proba(jobs, resumes) -> [n, 3]`; jobs are already compressed."""
 
     def __init__(self, model: FitClassifier, encoder: PairEncoder, meta: dict[str, Any], batch_size: int = 64):
         self.model, self.encoder, self.meta, self.batch_size = model.eval(), encoder, meta, batch_size
 
-    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray:
-        return predict_proba(self.model, self.encoder, jobs, profiles, self.batch_size)
+    def predict_proba(self, jobs: list[str], resumes: list[str]) -> np.ndarray:
+        return predict_proba(self.model, self.encoder, jobs, resumes, self.batch_size)
 
-    def predict(self, jobs: list[str], profiles: list[str]) -> list[str]:
-        return [LABELS[i] for i in self.predict_proba(jobs, profiles).argmax(-1)]
+    def predict(self, jobs: list[str], resumes: list[str]) -> list[str]:
+        return [LABELS[i] for i in self.predict_proba(jobs, resumes).argmax(-1)]
 
 
 def load_classifier(path: str | Path, batch_size: int = 64) -> ServedClassifier:
@@ -446,7 +446,7 @@ class EvalSet:
 
     jobs_full: list[str]
     jobs_compressed: list[str]
-    profiles: list[str]
+    resumes: list[str]
     t2_labels: list[str]
     latent: list[str | None]
 
@@ -459,14 +459,14 @@ def eval_set(cfg: Profile) -> EvalSet:
     from lantern_nb.dcls import compressed_jobs, label_test_pairs
 
     rows = label_test_pairs(cfg)
-    return EvalSet([r["job_text"] for r in rows], compressed_jobs(rows), [r["profile_text"] for r in rows],
+    return EvalSet([r["job_text"] for r in rows], compressed_jobs(rows), [r["resume_text"] for r in rows],
                    [r["t2_label"] for r in rows], [r.get("label") for r in rows])
 
 
 def _cell(cfg: Profile, key: str, structure: str, rows: Sequence[dict[str, Any]], ev: EvalSet,
           use_compressed: bool) -> tuple[dict[str, Any], ClassifierRun, dict[str, Any]]:
     run, _ = train_classifier(cfg, key, structure, rows, use_compressed)
-    m = evaluate_classifier(run, ev.jobs(use_compressed), ev.profiles, ev.t2_labels, ev.latent,
+    m = evaluate_classifier(run, ev.jobs(use_compressed), ev.resumes, ev.t2_labels, ev.latent,
                             cfg.classifier.batch_size)
     s, p, i = STRUCTURE_NAMES[structure]
     rec = {"Backbone": key, "Structure": s, "Pooling": p, "Interaction": i, "structure": structure,

@@ -36,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("job_file")
     c.set_defaults(func=_lazy("lantern_nb.compress:cli_compress"))
 
-    c = sub.add_parser("teach", help="label one job/profile pair with teacher T1")
-    c.add_argument("--job", required=True, dest="job_file")
-    c.add_argument("--profile", required=True, dest="profile_file")
+    c = sub.add_parser("teach", help="label one job/résumé pair with teacher T1")
+    c.add_argument("--job", required=True, dest="job_file", help="job ad text file")
+    c.add_argument("--resume", required=True, dest="resume_file", help="résumé text file")
     c.add_argument("--backend", choices=("rubric", "hf", "openai"), default="rubric")
-    c.add_argument("--run-profile", default="cpu", choices=PROFILES, help="profile supplying backend settings")
+    c.add_argument("--profile", default="cpu", choices=PROFILES, help="run profile supplying backend settings")
     c.add_argument("--json", action="store_true", help="print exactly the output-schema JSON")
     c.set_defaults(func=_lazy("lantern_nb.teachers.factory:cli_teach"))
 
@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_lazy("lantern_nb.serving.cli:cli_serve"))
 
     c = sub.add_parser("fit", help="label (and explain) one pair in-process with the served models")
-    c.add_argument("--job", required=True, dest="job_file")
-    c.add_argument("--profile", required=True, dest="profile_file")
-    c.add_argument("--run-profile", default="cpu", choices=PROFILES)
+    c.add_argument("--job", required=True, dest="job_file", help="job ad text file")
+    c.add_argument("--resume", required=True, dest="resume_file", help="résumé text file")
+    c.add_argument("--profile", default="cpu", choices=PROFILES, help="run profile whose trained models serve the pair")
     c.add_argument("--explain", action="store_true")
     c.set_defaults(func=_lazy("lantern_nb.serving.cli:cli_fit"))
 

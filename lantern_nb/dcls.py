@@ -1,6 +1,6 @@
 """D_cls: the in-house teacher T2 labels the large unlabelled pair corpus (paper Sec. 3.4.2, 4.1.1).
 
-T2 reads the explanation prompt (compressed job + profile) followed by the forced assistant
+T2 reads the explanation prompt (compressed job + résumé) followed by the forced assistant
 prefix `Fit: `; each label's score is the summed log-probability of its continuation tokens
 (`Low\\n`, `Medium\\n`, `High\\n`, however many tokens each takes), and a softmax over the three
 scores gives T2's soft label. The prompt is run once per pair; the three continuations reuse
@@ -148,13 +148,13 @@ def seed_prior(cfg: Profile) -> list[float]:
 def label_with_t2(model: torch.nn.Module, tokenizer, pairs: Sequence[Pair | dict[str, Any]], batch_size: int = 16,
                   max_prompt_tokens: int | None = None, progress: bool = True) -> tuple[list[str], np.ndarray]:
     """T2's label and probabilities [n, 3] (LABELS order) for each pair, from the explanation prompt
-    `explanation_messages(compress_job(job), profile)` + `Fit: ` and the label continuations."""
+    `explanation_messages(compress_job(job), resume)` + `Fit: ` and the label continuations."""
     from lantern_nb.prompts import explanation_messages
 
     pairs = list(pairs)
     jobs = compressed_jobs(pairs)
-    profiles = [p.profile_text if isinstance(p, Pair) else p["profile_text"] for p in pairs]
-    prompts = [explanation_messages(j, p) for j, p in zip(jobs, profiles)]
+    resumes = [p.resume_text if isinstance(p, Pair) else p["resume_text"] for p in pairs]
+    prompts = [explanation_messages(j, r) for j, r in zip(jobs, resumes)]
     probs = softmax(label_logprobs(model, tokenizer, prompts, batch_size, LABELS, max_prompt_tokens, progress))
     return [LABELS[i] for i in probs.argmax(-1)], probs
 

@@ -27,9 +27,9 @@ def seed_rows(cfg: Profile, split: str | None = None) -> list[dict[str, Any]]:
 
 
 def row_messages(row: dict[str, Any], compress: bool = True) -> list[dict[str, str]]:
-    """The chat prompt of one row: compressed job requirements + candidate profile."""
+    """The chat prompt of one row: compressed job requirements + candidate résumé."""
     job = _compress(row["job_text"]) if compress else row["job_text"]
-    return prompts.explanation_messages(job, row["profile_text"])
+    return prompts.explanation_messages(job, row["resume_text"])
 
 
 def encode_rows(tokenizer, rows: Sequence[dict[str, Any]], max_length: int,

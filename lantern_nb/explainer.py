@@ -30,11 +30,11 @@ class Explainer:
     batch_size: int = 8
     compress: bool = False
 
-    def explain(self, jobs: Sequence[str], profiles: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
-        """One list of explanation lines per (job, profile, label)."""
-        if not len(jobs) == len(profiles) == len(labels):
-            raise ValueError(f"explain: {len(jobs)} jobs, {len(profiles)} profiles, {len(labels)} labels")
-        rows = [{"job_text": j, "profile_text": p} for j, p in zip(jobs, profiles)]
+    def explain(self, jobs: Sequence[str], resumes: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
+        """One list of explanation lines per (job, résumé, label)."""
+        if not len(jobs) == len(resumes) == len(labels):
+            raise ValueError(f"explain: {len(jobs)} jobs, {len(resumes)} résumés, {len(labels)} labels")
+        rows = [{"job_text": j, "resume_text": r} for j, r in zip(jobs, resumes)]
         texts = generate(self.model, self.tokenizer, rows, self.max_new_tokens, self.batch_size,
                          prefixes=[f"Fit: {lab}\n" for lab in labels], max_length=self.max_length,
                          compress=self.compress, desc="explain")

@@ -5,9 +5,9 @@ plus structural problems. Each returns `Flag(code, message)`s; an output with an
 rejected by the automatic policy. Codes:
 
 * `schema` -- the output did not parse (the parser's reason is the message).
-* `evidence_not_in_profile` -- an evidence quote is not a substring of the profile after
+* `evidence_not_in_resume` -- an evidence quote is not a substring of the résumé after
   normalising case, whitespace, quote and dash characters; a quote with "..." must have every
-  fragment present. A quote is also accepted against the PII-redacted profile (what a remote
+  fragment present. A quote is also accepted against the PII-redacted résumé (what a remote
   teacher saw).
 * `unsupported_qualification` -- fewer than `MIN_SUPPORT` of a qualification's content words
   (stop words and generic words such as "experience" removed, words cut to a 5-character stem,
@@ -50,7 +50,7 @@ from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.cache import read_jsonl_tolerant
 from lantern_nb.teachers.parse import ParseError, parse_fit_result
 
-CODES: tuple[str, ...] = ("schema", "evidence_not_in_profile", "unsupported_qualification", "label_inconsistent",
+CODES: tuple[str, ...] = ("schema", "evidence_not_in_resume", "unsupported_qualification", "label_inconsistent",
                           "explanation_inconsistent", "too_many_lines", "line_too_long")
 VERDICT_VALUE = {"met": 1.0, "partial": 0.5, "missing": 0.0}
 REQUIRED_WEIGHT = 0.8
@@ -147,7 +147,7 @@ def line_polarity(line: str) -> str:
 
 
 def check_evidence(pair: Pair, result: FitResult) -> list[Flag]:
-    profiles = (_norm(pair.profile_text), _norm(redact(pair.profile_text)))
+    resumes = (_norm(pair.resume_text), _norm(redact(pair.resume_text)))
     flags = []
     for e in result.evaluation:
         if not e.evidence:
@@ -155,9 +155,9 @@ def check_evidence(pair: Pair, result: FitResult) -> list[Flag]:
         quote = _norm(e.evidence).strip("\"' ")
         frags = [f.strip(" .,;:") for f in re.split(r"\.\.\.|\u2026", quote)]
         frags = [f for f in frags if f]
-        if frags and not any(all(f in prof for f in frags) for prof in profiles):
-            flags.append(Flag("evidence_not_in_profile",
-                              f"evidence for '{e.qualification[:60]}' is not in the profile: \"{e.evidence[:80]}\""))
+        if frags and not any(all(f in resume for f in frags) for resume in resumes):
+            flags.append(Flag("evidence_not_in_resume",
+                              f"evidence for '{e.qualification[:60]}' is not in the résumé: \"{e.evidence[:80]}\""))
     return flags
 
 
@@ -383,7 +383,7 @@ def _render(pair: Pair, output: TeacherOutput, flags: Sequence[Flag]) -> str:
     box = "white-space:pre-wrap;max-height:260px;overflow:auto;border:1px solid #ccc;padding:4px;font-size:12px"
     return (f"<h4>{esc(pair.pair_id)}</h4><table style='width:100%'><tr>"
             f"<td style='width:50%;vertical-align:top'><b>Job</b><div style='{box}'>{esc(pair.job_text)}</div></td>"
-            f"<td style='vertical-align:top'><b>Profile</b><div style='{box}'>{esc(pair.profile_text)}</div></td></tr>"
+            f"<td style='vertical-align:top'><b>Résumé</b><div style='{box}'>{esc(pair.resume_text)}</div></td></tr>"
             f"</table><b>Teacher output</b><div style='{box}'>{esc(body)}</div>"
             f"<b>Validator flags</b><ul>{flag_html}</ul>")
 

@@ -137,7 +137,7 @@ def get_tokenizer(cfg: Profile):
         from lantern_nb.data import load_cls_pairs, load_pairs
 
         pairs = load_pairs(cfg.name) + load_cls_pairs(cfg.name)
-        texts = [t for p in pairs for t in (p.job_text, p.profile_text)] + [_TARGET_SEED_TEXT] * 50
+        texts = [t for p in pairs for t in (p.job_text, p.resume_text)] + [_TARGET_SEED_TEXT] * 50
         tok = train_tokenizer(texts, cfg.data.tokenizer_vocab)
         tmp = path.with_name(path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,7 +5,7 @@ The cpu/smoke profiles use tiny random-init decoders of the same architectures, 
 what pretraining gives the real ones, at toy scale:
 
 * base analogs (`tiny-qwen3:...` ~ Qwen3-8B, `tiny-qwen2:...` ~ Qwen2.5-7B): a short causal-LM
-  pretraining (`cfg.pretrain.steps`) on unlabelled job and profile text of the corpus (train split
+  pretraining (`cfg.pretrain.steps`) on unlabelled job and résumé text of the corpus (train split
   + the unlabelled D_cls pairs), packed into `seq_len` blocks with EOS between documents;
 * the instruct analog (`...+instruct` ~ Qwen2.5-7B-Instruct): the *same* base weights (as
   Qwen2.5-7B-Instruct is Qwen2.5-7B plus post-training), then `cfg.pretrain.instruct_steps` of
@@ -46,13 +46,13 @@ def pretrained_dir(cfg: Profile, spec: str | model_specs.ModelSpec) -> Path:
 
 
 def corpus_texts(cfg: Profile) -> tuple[list[str], list[str]]:
-    """Unique job ads and profiles (train split + D_cls pairs, labels unused), first-seen order."""
+    """Unique job ads and résumés (train split + D_cls pairs, labels unused), first-seen order."""
     from lantern_nb.data import load_cls_pairs, load_pairs
 
     pairs = list(load_pairs(cfg.name, split="train")) + list(load_cls_pairs(cfg.name))
     jobs = list(dict.fromkeys(p.job_text for p in pairs))
-    profiles = list(dict.fromkeys(p.profile_text for p in pairs))
-    return jobs, profiles
+    resumes = list(dict.fromkeys(p.resume_text for p in pairs))
+    return jobs, resumes
 
 
 def lm_blocks(tokenizer, texts: Sequence[str], seq_len: int, seed: int = 0) -> list[dict[str, list[int]]]:
@@ -84,7 +84,7 @@ def _header(line: str) -> str | None:
     return name if words and len(words) <= 4 and set(words) <= _HEADER_WORDS else None
 
 
-def profile_sections(text: str) -> dict[str, list[str]]:
+def resume_sections(text: str) -> dict[str, list[str]]:
     """Resume sections: header -> its non-empty lines (bullet markers removed); inline
     "Skills: a, b" lines count as a section of their own."""
     sections: dict[str, list[str]] = {}
@@ -121,12 +121,12 @@ def _bullets(items: Sequence[str], limit: int = 10) -> str:
     return "\n".join(f"- {x}" for x in items[:limit])
 
 
-def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int = 0) -> list[tuple[list[dict], str]]:
+def instruction_examples(jobs: Sequence[str], resumes: Sequence[str], seed: int = 0) -> list[tuple[list[dict], str]]:
     """Generic (messages, answer) chat tasks from unlabelled texts; nothing about fit.
 
     Jobs: "List the requirements of this job ad" -> the compressed requirement specification.
-    Profiles: skills, certifications / licenses, education and dated roles, each a bulleted
-    list copied from the profile's sections (tasks with an empty answer are skipped).
+    Résumés: skills, certifications / licenses, education and dated roles, each a bulleted
+    list copied from the résumé's sections (tasks with an empty answer are skipped).
     """
     from lantern_nb.dseed import _compress
 
@@ -138,8 +138,8 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
         req = _compress(job).strip()
         if req:
             out.append((chat("List the requirements of this job ad.", job), req))
-    for prof in profiles:
-        sec = profile_sections(prof)
+    for resume in resumes:
+        sec = resume_sections(resume)
         roles = [x for x in _collect(sec, ("experience", "employment", "history")) if _YEAR.search(x)]
         for question, items in (
                 ("What skills does this candidate list?", _collect(sec, ("skill",), split_items=True)),
@@ -148,7 +148,7 @@ def instruction_examples(jobs: Sequence[str], profiles: Sequence[str], seed: int
                 ("What education does this candidate have?", _collect(sec, ("education",))),
                 ("Which roles has this candidate held, and when?", roles)):
             if items:
-                out.append((chat(question, prof), _bullets(items)))
+                out.append((chat(question, resume), _bullets(items)))
     random.Random(seed).shuffle(out)
     return out
 
@@ -224,13 +224,13 @@ def pretrained_decoder(cfg: Profile, spec: str, tokenizer) -> torch.nn.Module:
     model = _cached(path, meta)
     if model is not None:
         return model
-    jobs, profiles = corpus_texts(cfg)
+    jobs, resumes = corpus_texts(cfg)
     t0 = time.perf_counter()
     if parsed.instruct:
         base = pretrained_decoder(cfg, parsed.raw.removesuffix("+instruct"), tokenizer)
-        model, log = _instruct_tune(cfg, base, tokenizer, jobs, profiles, path)
+        model, log = _instruct_tune(cfg, base, tokenizer, jobs, resumes, path)
     else:
-        model, log = _lm_pretrain(cfg, parsed, tokenizer, jobs + profiles, path)
+        model, log = _lm_pretrain(cfg, parsed, tokenizer, jobs + resumes, path)
     meta.update(seconds=round(time.perf_counter() - t0, 2), loss_curve=loss_curve(log))
     _save(model, path, meta)
     return model
@@ -247,12 +247,12 @@ def _lm_pretrain(cfg: Profile, spec: model_specs.ModelSpec, tokenizer, texts: li
     return res.model, res.log_history
 
 
-def _instruct_tune(cfg: Profile, model: torch.nn.Module, tokenizer, jobs: list[str], profiles: list[str], path: Path):
+def _instruct_tune(cfg: Profile, model: torch.nn.Module, tokenizer, jobs: list[str], resumes: list[str], path: Path):
     p = cfg.pretrain
     if p.instruct_steps <= 0:
         return model, []
     rows = []
-    for messages, answer in instruction_examples(jobs, profiles, cfg.seed):
+    for messages, answer in instruction_examples(jobs, resumes, cfg.seed):
         enc = encode_chat_example(tokenizer, messages, answer, cfg.sft.max_length)
         enc.pop("prompt_len", None)
         if any(y != IGNORE for y in enc["labels"]):

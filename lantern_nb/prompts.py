@@ -5,7 +5,7 @@ Reasoning Guidelines, Output Guidelines. Two strategies use the same content:
 
 * `monolithic_messages` - one long prompt asking for the whole output JSON at once;
 * the decomposed chain the paper recommends - `extract_messages` (job -> qualifications),
-  `evaluate_messages` (profile + qualifications -> verdicts), `summarize_fit_messages`
+  `evaluate_messages` (résumé + qualifications -> verdicts), `summarize_fit_messages`
   (qualifications + verdicts -> label, score, explanation). Each step sees only the guidelines
   and inputs it needs, so every call is shorter and more focused.
 
@@ -104,7 +104,7 @@ def _system(*sections: tuple[str, str]) -> str:
     return "\n\n".join(_section(t, b) for t, b in sections)
 
 
-def monolithic_messages(job_text: str, profile_text: str) -> Messages:
+def monolithic_messages(job_text: str, resume_text: str) -> Messages:
     """One prompt with all five sections asking for the full output JSON in one call."""
     system = _system(
         ("Task Instruction", TASK_INSTRUCTION),
@@ -113,7 +113,7 @@ def monolithic_messages(job_text: str, profile_text: str) -> Messages:
         ("Reasoning Guidelines", REASONING_GUIDELINES),
         ("Output Guidelines", OUTPUT_GUIDELINES_FULL),
     )
-    user = f"Job description:\n{job_text.strip()}\n\nCandidate profile:\n{profile_text.strip()}"
+    user = f"Job description:\n{job_text.strip()}\n\nCandidate profile:\n{resume_text.strip()}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -135,8 +135,8 @@ def _as_json(obj: Any) -> str:
     return obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
 
 
-def evaluate_messages(profile_text: str, qualifications_json: str | Any) -> Messages:
-    """Chain step (b): judge the profile against each qualification from step (a)."""
+def evaluate_messages(resume_text: str, qualifications_json: str | Any) -> Messages:
+    """Chain step (b): judge the résumé against each qualification from step (a)."""
     system = _system(
         ("Task Instruction", "Evaluate how a candidate profile meets each job qualification. "
                              "The qualifications were extracted from the job in a previous step."),
@@ -146,7 +146,7 @@ def evaluate_messages(profile_text: str, qualifications_json: str | Any) -> Mess
         ("Output Guidelines", OUTPUT_GUIDELINES_EVALUATE),
     )
     user = (f"Qualifications:\n{_as_json(qualifications_json)}\n\n"
-            f"Candidate profile:\n{profile_text.strip()}")
+            f"Candidate profile:\n{resume_text.strip()}")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -163,17 +163,17 @@ def summarize_fit_messages(qualifications_json: str | Any, evaluation_json: str 
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def decomposed_chain(job_text: str, profile_text: str, qualifications_json: str | Any = "[]",
+def decomposed_chain(job_text: str, resume_text: str, qualifications_json: str | Any = "[]",
                      evaluation_json: str | Any = "[]") -> list[Messages]:
     """The three chain prompts for one pair; pass the real step outputs to size steps (b), (c)."""
     return [extract_messages(job_text),
-            evaluate_messages(profile_text, qualifications_json),
+            evaluate_messages(resume_text, qualifications_json),
             summarize_fit_messages(qualifications_json, evaluation_json)]
 
 
-def explanation_messages(job_text: str, profile_text: str) -> Messages:
+def explanation_messages(job_text: str, resume_text: str) -> Messages:
     """The explanation model's compact prompt; `job_text` is normally the compressed job."""
-    user = f"Job requirements:\n{job_text.strip()}\n\nCandidate profile:\n{profile_text.strip()}"
+    user = f"Job requirements:\n{job_text.strip()}\n\nCandidate profile:\n{resume_text.strip()}"
     return [{"role": "system", "content": EXPLANATION_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -1,7 +1,7 @@
 """PII redaction applied to every message before it leaves the machine (the `openai` backend).
 
 Emails, phone numbers, URLs and social handles become the placeholders `[EMAIL]`, `[PHONE]`,
-`[URL]` and `[HANDLE]`. Social profile links (linkedin.com/in/..., github.com/..., x.com/...)
+`[URL]` and `[HANDLE]`. Social-network account links (linkedin.com/in/..., github.com/..., x.com/...)
 are handles, not URLs, because they identify a person. The patterns are conservative about
 what a job ad or resume legitimately contains: date ranges ("2015-2019"), salaries, version
 numbers and tech names such as "ASP.NET" or "Node.js" are left alone.

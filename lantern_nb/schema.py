@@ -1,6 +1,6 @@
 """The task's data schema (paper Sec. 3.1) shared by every module.
 
-A `Pair` is one (job, profile) input; a `FitResult` is the structured teacher output
+A `Pair` is one (job, résumé) input; a `FitResult` is the structured teacher output
 (qualifications -> per-qualification evaluation -> label, score, explanation lines).
 Everything on disk is JSON Lines of these, via `to_dict` / `from_dict`.
 """
@@ -24,7 +24,7 @@ class Pair:
     pair_id: str
     job_id: str
     job_text: str
-    profile_text: str
+    resume_text: str
     label: str | None = None
     split: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -34,7 +34,7 @@ class Pair:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Pair":
-        return cls(**{k: d.get(k) for k in ("pair_id", "job_id", "job_text", "profile_text", "label", "split")},
+        return cls(**{k: d.get(k) for k in ("pair_id", "job_id", "job_text", "resume_text", "label", "split")},
                    meta=dict(d.get("meta") or {}))
 
 
@@ -113,7 +113,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def read_text_file(path: str | Path, what: str, max_chars: int | None = None) -> str:
-    """A user's UTF-8 text file (a job ad, a profile); `what` names it in the message ("job", "profile").
+    """A user's UTF-8 text file (a job ad, a résumé); `what` names it in the message ("job", "resume").
 
     The package's one text check (`lantern_nb.textcheck`): missing, non-UTF-8, empty, over
     `max_chars` characters (default: the cpu profile's serving.max_text_chars), binary or

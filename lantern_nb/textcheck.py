@@ -1,4 +1,4 @@
-"""The one check every user-supplied text passes (job ads, profiles): size, control bytes, markup.
+"""The one check every user-supplied text passes (job ads, résumés): size, control bytes, markup.
 
 A job ad or résumé reaches the package through the CLIs (`compress`, `teach`, `fit`), the HTTP
 service and the notebook widget; all of them call `check_text` (files via `read_text_file`), so
@@ -82,7 +82,7 @@ def _markup_reason(text: str) -> str | None:
 def check_text(text: str, what: str, max_chars: int | None = None, *, path: str | Path | None = None) -> str:
     """Return `text` unchanged if it is usable plain text, else raise `TextRefused`.
 
-    `what` names the text in the message ("job", "profile", "field 'text'"); with `path` the
+    `what` names the text in the message ("job", "resume", "field 'text'"); with `path` the
     message names the file and the fixes are file commands. Rules, in order: not empty or
     whitespace only; at most `max_chars` characters (default `default_max_chars()`); no NUL
     and no control characters except tab, newline, carriage return and form feed; not an
@@ -112,7 +112,7 @@ def check_text(text: str, what: str, max_chars: int | None = None, *, path: str 
 
 
 def read_text_file(path: str | Path, what: str, max_chars: int | None = None) -> str:
-    """A user's UTF-8 text file (a job ad, a profile) that passed `check_text`.
+    """A user's UTF-8 text file (a job ad, a résumé) that passed `check_text`.
 
     The size comes from `stat` first: a file whose bytes could not fit in `max_chars` characters
     is refused without being read, and no more than that many bytes are ever read. A leading

@@ -177,11 +177,11 @@ def test_pii_redacted_and_key_not_in_cache(server: FakeOpenAI, backend: OpenAICh
                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server.reply = _fit_json("Python")
-    profile = ("Jane Doe, jane.doe@example.com, +1 (415) 555-0100, linkedin.com/in/janedoe, @jdoe, "
+    resume = ("Jane Doe, jane.doe@example.com, +1 (415) 555-0100, linkedin.com/in/janedoe, @jdoe, "
                "https://janedoe.dev. Python developer since 2016.")
     cache = CallCache(tmp_path / "cache.jsonl")
     teacher = LLMTeacher(backend, "monolithic", cache, max_new_tokens=32)
-    (out,) = teacher.label([Pair("p1", "j1", "We need Python. Apply at jobs@acme.com", profile)])
+    (out,) = teacher.label([Pair("p1", "j1", "We need Python. Apply at jobs@acme.com", resume)])
     assert out.result is not None and out.result.label == "High"
     sent = json.dumps(server.received)
     for pii in ("jane.doe@example.com", "555-0100", "linkedin.com/in/janedoe", "@jdoe", "janedoe.dev", "jobs@acme.com"):
@@ -358,7 +358,7 @@ def _cli(*args: str, env: dict[str, str] | None = None):
 def test_cli_teach_json_is_exactly_the_schema(tmp_path: Path) -> None:
     from lantern_nb.teachers.parse import parse_fit_result
 
-    res = _cli("--job", str(FIX / "jobs" / "backend_engineer.txt"), "--profile", str(FIX / "resumes" / "senior_dev.txt"),
+    res = _cli("--job", str(FIX / "jobs" / "backend_engineer.txt"), "--resume", str(FIX / "resumes" / "senior_dev.txt"),
                "--json", env={"LANTERN_ROOT": str(tmp_path)})
     assert res.returncode == 0, res.stderr
     obj = json.loads(res.stdout)
@@ -370,7 +370,7 @@ def test_cli_teach_readable_summary(capsys: pytest.CaptureFixture) -> None:
     from lantern_nb.cli import main
 
     assert main(["teach", "--job", str(FIX / "jobs" / "backend_engineer.txt"),
-                 "--profile", str(FIX / "resumes" / "senior_dev.txt")]) == 0
+                 "--resume", str(FIX / "resumes" / "senior_dev.txt")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Fit: ") and "Qualifications:" in out and "Explanation:" in out
 
@@ -382,10 +382,10 @@ def test_cli_teach_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00 not utf-8")
     (tmp_path / "empty.txt").write_text("  \n")
     for name, msg in (("missing.txt", "not found"), ("bad.txt", "not UTF-8"), ("empty.txt", "is empty")):
-        assert main(["teach", "--job", str(tmp_path / name), "--profile", good, "--json"]) == 2
+        assert main(["teach", "--job", str(tmp_path / name), "--resume", good, "--json"]) == 2
         out = capsys.readouterr()
         assert msg in out.err and out.out == ""
-    assert main(["teach", "--job", good, "--profile", good, "--backend", "openai"]) == 2
+    assert main(["teach", "--job", good, "--resume", good, "--backend", "openai"]) == 2
     assert "teacher.model" in capsys.readouterr().err
 
 

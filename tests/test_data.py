@@ -67,6 +67,17 @@ def test_reuse_unless_forced_or_config_changed(root):
     assert stats["reused"] is False and stats["base"]["all"]["jobs"] == N_JOBS + 3
 
 
+def test_corpus_of_an_older_generator_is_rebuilt(root, monkeypatch):
+    """A corpus written by an older generator (e.g. `profile_text` rows) is rebuilt, never read with new keys."""
+    from lantern_nb.data import generator
+
+    cfg = load_profile("smoke", data__n_jobs=N_JOBS)
+    build_corpus(cfg, progress=False)
+    monkeypatch.setattr(generator, "GENERATOR_VERSION", generator.GENERATOR_VERSION + 1)
+    assert build_corpus(cfg, progress=False)["reused"] is False
+    assert all(p.resume_text for p in load_pairs("smoke"))
+
+
 def test_sizes_and_label_balance(corpus):
     cfg, stats, base, cls = corpus
     assert len(base) == N_JOBS * cfg.data.pairs_per_job
@@ -83,7 +94,7 @@ def test_sizes_and_label_balance(corpus):
 def test_labels_follow_the_documented_rule(corpus):
     _, _, base, cls = corpus
     for p in base + cls:
-        same = p.meta["profile_family"] == p.meta["family"]
+        same = p.meta["resume_family"] == p.meta["family"]
         assert fit_label(same, p.meta["requirements"]) == p.label == p.meta["latent_label"]
         assert 0.0 <= p.meta["score"] <= 1.0
         assert set(p.meta["required"]) == {r["text"] for r in p.meta["requirements"] if r["importance"] == "required"}
@@ -154,12 +165,12 @@ DATED = re.compile(r"((Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d
                    r"\s*(–|-|to)\s*(Present|(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}|\d{2}/\d{4}|(19|20)\d{2})")
 
 
-def test_profiles_read_like_resumes_and_paraphrase(corpus):
+def test_resumes_read_like_real_ones_and_paraphrase(corpus):
     _, _, base, cls = corpus
     verbatim = total = 0
     words = []
     for p in base + cls:
-        text = p.profile_text
+        text = p.resume_text
         assert DATED.search(text), text
         assert re.search(r"(?i)^(#+ )?(skills|core skills|technical skills|tools & skills):?$", text, re.M)
         no_expiry = re.sub(r"exp\. \d{4}", "", text)  # credential expiry dates may lie ahead
@@ -180,7 +191,7 @@ def test_hard_negatives(corpus):
     hard = [p for p in cls if p.meta["hard_negative"]]
     assert len(hard) == round(cfg.data.hard_negative_frac * cfg.data.n_cls_pairs)
     for p in hard:
-        assert p.label == "Low" and p.meta["profile_family"] == p.meta["family"]
+        assert p.label == "Low" and p.meta["resume_family"] == p.meta["family"]
         req = [r for r in p.meta["requirements"] if r["importance"] == "required"]
         assert any(r["verdict"] != "met" for r in req)
         assert sum(r["verdict"] == "met" for r in req) >= len(req) / 3  # plausible, not hopeless
@@ -264,7 +275,7 @@ def test_csv_and_jsonl_loaders(root, tmp_path):
     assert len({p.job_id for p in pairs}) == 10 and pairs[0].job_id == pairs[10].job_id
 
     jsonl = tmp_path / "pairs.jsonl"
-    jsonl.write_text("".join(json.dumps({"job_text": r[0], "profile_text": r[1]}) + "\n" for r in rows))
+    jsonl.write_text("".join(json.dumps({"job_text": r[0], "resume_text": r[1]}) + "\n" for r in rows))
     unlabeled = load_file(jsonl)
     assert len(unlabeled) == 40 and all(p.label is None for p in unlabeled)
 
@@ -279,16 +290,25 @@ def test_csv_and_jsonl_loaders(root, tmp_path):
     assert len(cls) == 50
 
 
+@pytest.mark.parametrize("column", ["resume_text", "resume", "profile_text", "profile"])
+def test_file_loader_accepts_resume_column_aliases(tmp_path, column):
+    """`resume_text`, and the names older files and other datasets use for it."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"job_text": "Analyst. Requirements: SQL.", column: "Analyst, SQL, 2019-Present"}) + "\n")
+    (pair,) = load_file(path)
+    assert pair.resume_text == "Analyst, SQL, 2019-Present" and pair.job_text == "Analyst. Requirements: SQL."
+
+
 def test_file_loader_errors(tmp_path):
     bad = tmp_path / "bad.csv"
     _write_csv(bad, ["posting", "cv"], [["a job", "a resume"]])
     with pytest.raises(ValueError) as err:
         load_file(bad)
     msg = str(err.value)
-    assert "job_text" in msg and "job_description" in msg and "profile_text" in msg and "resume" in msg
+    assert "job_text" in msg and "job_description" in msg and "resume_text" in msg and "profile_text" in msg
     assert "posting" in msg  # names what it found
     bad_label = tmp_path / "label.csv"
-    _write_csv(bad_label, ["job_text", "profile_text", "label"], [["a job", "a resume", "Great"]])
+    _write_csv(bad_label, ["job_text", "resume_text", "label"], [["a job", "a resume", "Great"]])
     with pytest.raises(ValueError, match="unknown label 'Great'"):
         load_file(bad_label)
     with pytest.raises(FileNotFoundError, match="does not exist"):

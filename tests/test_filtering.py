@@ -24,7 +24,7 @@ Requirements:
 - Bachelor's degree in Statistics or a related field
 Preferred:
 - Familiarity with dbt"""
-PROFILE = """Maria Lopez
+RESUME = """Maria Lopez
 Data Analyst, Acme Corp (2019 - Present)
 - Wrote SQL and Python pipelines for weekly sales reporting
 - Built Tableau dashboards for the finance team
@@ -49,7 +49,7 @@ def _result(**kw) -> FitResult:
     return FitResult(**base)
 
 
-PAIR = Pair("p1", "j1", JOB, PROFILE)
+PAIR = Pair("p1", "j1", JOB, RESUME)
 
 
 def _codes(result: FitResult | None, error: str | None = None, pair: Pair = PAIR) -> set[str]:
@@ -66,10 +66,10 @@ def test_schema_flag_for_parse_errors() -> None:
     assert _codes(None, "missing field 'label'") == {"schema"}
 
 
-def test_evidence_must_be_in_profile() -> None:
+def test_evidence_must_be_in_resume() -> None:
     r = _result()
     r.evaluation[1].evidence = "Built Looker dashboards for the finance team"
-    assert _codes(r) == {"evidence_not_in_profile"}
+    assert _codes(r) == {"evidence_not_in_resume"}
     r.evaluation[1].evidence = "  built TABLEAU\n dashboards for the finance team. "  # case/whitespace normalised
     assert _codes(r) == set()
     r.evaluation[1].evidence = "Wrote SQL ... weekly sales reporting"  # elided quote: every fragment present
@@ -140,7 +140,7 @@ class FakeTeacher:
 
 
 def _pairs(n: int) -> list[Pair]:
-    return [Pair(f"p{i:03d}", f"j{i // 4}", JOB, PROFILE) for i in range(n)]
+    return [Pair(f"p{i:03d}", f"j{i // 4}", JOB, RESUME) for i in range(n)]
 
 
 RATES = {m: 0.1 for m in MODES}

@@ -12,7 +12,7 @@ from lantern_nb.teachers.parse import (ParseError, parse_evaluation, parse_fit_r
                                        parse_summary)
 
 JOB = "Registered Nurse\nRequirements:\n- Active RN license\n- BLS certification\nBenefits: dental"
-PROFILE = "Jane Doe, RN\nRegistered Nurse, Mercy Hospital, Jan 2020 - Present\nBLS (AHA)"
+RESUME = "Jane Doe, RN\nRegistered Nurse, Mercy Hospital, Jan 2020 - Present\nBLS (AHA)"
 
 VALID = {
     "qualifications": [{"text": "Active RN license", "importance": "required"},
@@ -35,7 +35,7 @@ def _roles_ok(msgs):
 
 
 def test_monolithic_prompt_has_the_five_sections_and_both_inputs():
-    msgs = monolithic_messages(JOB, PROFILE)
+    msgs = monolithic_messages(JOB, RESUME)
     _roles_ok(msgs)
     for title in SECTION_TITLES:
         assert f"## {title}" in msgs[0]["content"]
@@ -44,7 +44,7 @@ def test_monolithic_prompt_has_the_five_sections_and_both_inputs():
 
 def test_chain_steps_carry_their_own_sections_and_reuse_earlier_outputs():
     ex = extract_messages(JOB)
-    ev = evaluate_messages(PROFILE, {"qualifications": VALID["qualifications"]})
+    ev = evaluate_messages(RESUME, {"qualifications": VALID["qualifications"]})
     su = summarize_fit_messages(VALID["qualifications"], VALID["evaluation"])
     for msgs in (ex, ev, su):
         _roles_ok(msgs)
@@ -58,8 +58,8 @@ def test_chain_steps_carry_their_own_sections_and_reuse_earlier_outputs():
 
 
 def test_each_decomposed_call_is_shorter_than_the_monolithic_prompt():
-    mono = count_tokens(monolithic_messages(JOB, PROFILE))
-    chain = decomposed_chain(JOB, PROFILE, {"qualifications": VALID["qualifications"]},
+    mono = count_tokens(monolithic_messages(JOB, RESUME))
+    chain = decomposed_chain(JOB, RESUME, {"qualifications": VALID["qualifications"]},
                              {"evaluation": VALID["evaluation"]})
     assert len(chain) == 3
     assert all(count_tokens(m) < mono for m in chain)

@@ -9,7 +9,7 @@ import pytest
 from lantern_nb.schema import Pair
 from lantern_nb.teachers.lexicon import find_terms
 from lantern_nb.teachers.parse import parse_fit_result
-from lantern_nb.teachers.rubric import (RubricTeacher, assess, extract_requirements, merge_months, parse_profile,
+from lantern_nb.teachers.rubric import (RubricTeacher, assess, extract_requirements, merge_months, parse_resume,
                                         score_evaluation)
 
 FIX = Path(__file__).parent / "fixtures"
@@ -85,13 +85,13 @@ def test_lexicon_synonyms_and_case():
 
 
 def test_years_from_dated_lines_with_present_and_overlaps():
-    prof = parse_profile(resume("rn_icu"))
-    assert len(prof.roles) == 2  # the BSN dates (2014 - 2018) are education, not experience
-    assert prof.total_months() == 84  # Jun 2018 - Feb 2021 (33) + Mar 2021 - Present=Jun 2025 (51)
+    parsed = parse_resume(resume("rn_icu"))
+    assert len(parsed.roles) == 2  # the BSN dates (2014 - 2018) are education, not experience
+    assert parsed.total_months() == 84  # Jun 2018 - Feb 2021 (33) + Mar 2021 - Present=Jun 2025 (51)
     assert merge_months([(0, 12), (6, 18), (30, 36)]) == 24
     overlapping = ("Experience\nBarista, Blue Cup — 2019 - 2022\nTutor (part-time) — Jan 2021 – Present\n"
                    "Education\nB.A. English, 2015 – 2019")
-    p = parse_profile(overlapping)
+    p = parse_resume(overlapping)
     assert p.total_months() == 2025 * 12 + 5 - 2019 * 12  # 2019-01 .. 2025-06, the overlap counted once
 
 
@@ -111,9 +111,9 @@ def test_years_from_dated_lines_with_present_and_overlaps():
 def test_labels_on_realistic_pairs(job_name, resume_name, label):
     result, steps = assess(job(job_name), resume(resume_name))
     assert result.label == label, result.explanation
-    profile = resume(resume_name)
+    text = resume(resume_name)
     for e in result.evaluation:
-        assert e.evidence is None or e.evidence in profile  # verbatim quotes only
+        assert e.evidence is None or e.evidence in text  # verbatim quotes only
         assert (e.evidence is None) == (e.verdict == "missing") or e.verdict == "partial"
     assert 2 <= len(result.explanation) <= 8
     assert result.explanation[-1].startswith(f"Overall {label.lower()} fit")

@@ -119,7 +119,7 @@ def test_pretraining_recomputes_when_the_corpus_changes(root, tok, monkeypatch):
 def test_sft_recomputes_when_a_train_row_changes_under_the_same_id(root, tok):
     cfg = load_profile("smoke", **{"pretrain.steps": 0, "pretrain.instruct_steps": 0, "sft.epochs": 1,
                                    "sft.batch_size": 2, "sft.n_checkpoints": 1, "sft.max_length": 96})
-    rows = [{"pair_id": f"p{i}", "job_text": TEXTS[i], "profile_text": TEXTS[i + 1], "split": "train",
+    rows = [{"pair_id": f"p{i}", "job_text": TEXTS[i], "resume_text": TEXTS[i + 1], "split": "train",
              "target": "Fit: High\n- Meets SQL"} for i in range(4)]
     key = sft.run_key(cfg, "Qwen2.5-7B", tok, rows)
     assert sft.run_key(cfg, "Qwen2.5-7B", tok, copy.deepcopy(rows)) == key
@@ -140,7 +140,7 @@ def test_t2_labels_recompute_when_a_pair_text_changes(root, monkeypatch):
     pairs = [Pair(f"c{i}", f"j{i}", TEXTS[i], TEXTS[i + 1]) for i in range(5)]
     key = dcls._fingerprint(cfg, pairs)
     edited = copy.deepcopy(pairs)
-    edited[2].profile_text += " and Kubernetes"  # same count, first and last id: the old key matched
+    edited[2].resume_text += " and Kubernetes"  # same count, first and last id: the old key matched
     assert dcls._fingerprint(cfg, edited) != key
     assert dcls._fingerprint(load_profile("smoke", **{"sft.max_length": 128}), pairs) != key
 
@@ -151,7 +151,7 @@ def test_corpus_rebuilds_when_its_source_file_changes(root, tmp_path):
     path = tmp_path / "pairs.jsonl"
 
     def write(extra: str) -> None:
-        path.write_text("".join(json.dumps({"job_text": f"Job {i % 5}: SQL{extra}", "profile_text": f"Person {i}"})
+        path.write_text("".join(json.dumps({"job_text": f"Job {i % 5}: SQL{extra}", "resume_text": f"Person {i}"})
                                 + "\n" for i in range(40)))
 
     write("")

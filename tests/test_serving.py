@@ -54,14 +54,14 @@ class FakeSummarizer(_Recorder):
 
 
 class FakeClassifier(_Recorder):
-    """Probabilities from the share of job words found in the profile; 'EXPLODE' in a profile raises."""
+    """Probabilities from the share of job words found in the résumé; 'EXPLODE' in a résumé raises."""
 
-    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray:
+    def predict_proba(self, jobs: list[str], resumes: list[str]) -> np.ndarray:
         self._record(len(jobs))
-        if any("EXPLODE" in p for p in profiles):
+        if any("EXPLODE" in p for p in resumes):
             raise ValueError("fake classifier exploded")
         out = []
-        for j, p in zip(jobs, profiles):
+        for j, p in zip(jobs, resumes):
             jw, pw = set(words(j)), set(words(p))
             o = len(jw & pw) / max(len(jw), 1)
             logits = np.array([1.0 - 8 * o, 0.5, 8 * o - 1.5])
@@ -73,10 +73,10 @@ class FakeClassifier(_Recorder):
 class FakeExplainer(_Recorder):
     """One line naming the label and the shared words: the explanation is conditioned on the label."""
 
-    def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]:
+    def explain(self, jobs: list[str], resumes: list[str], labels: list[str]) -> list[list[str]]:
         self._record(len(jobs))
         res = []
-        for j, p, lab in zip(jobs, profiles, labels):
+        for j, p, lab in zip(jobs, resumes, labels):
             common = sorted(set(words(j)) & set(words(p)))
             res.append([f"Fit is {lab}", f"shared: {', '.join(common[:5]) or 'nothing'}"])
         return res
@@ -93,7 +93,7 @@ JOBS = [
     "Nurse. Requires a nursing license, patient care, and teamwork. Great benefits.",
     "Frontend developer: javascript, react, css, typescript. Remote friendly.",
 ]
-PROFILES = [
+RESUMES = [
     "Backend developer with python, docker and sql experience.",
     "Registered nurse, patient care, teamwork, nursing license.",
     "Marketing manager, social media, branding.",
@@ -143,17 +143,17 @@ BAD_REQUESTS = [
     ("unknown field", "post", "/v1/jobs", {"json": {"text": "a", "txt": "b"}}, 422, "unknown field 'txt'"),
     ("text too long", "post", "/v1/jobs", {"json": {"text": "x" * 2001}}, 413, "over the limit of 2000"),
     ("body too large", "post", "/v1/jobs", {"json": {"text": "x" * 200_000}}, 413, "body is over"),
-    ("both job_id and job_text", "post", "/v1/fit", {"json": {"job_id": "a", "job_text": "b", "profile": "c"}},
+    ("both job_id and job_text", "post", "/v1/fit", {"json": {"job_id": "a", "job_text": "b", "resume_text": "c"}},
      422, "exactly one of 'job_id' or 'job_text' (both"),
-    ("neither job_id nor job_text", "post", "/v1/fit", {"json": {"profile": "c"}}, 422, "(neither given)"),
-    ("missing profile", "post", "/v1/fit", {"json": {"job_text": "b"}}, 422, "'profile' is missing"),
-    ("null profile", "post", "/v1/explain", {"json": {"job_text": "b", "profile": None}}, 422, "got null"),
-    ("empty profile", "post", "/v1/fit", {"json": {"job_text": "b", "profile": ""}}, 422, "'profile' must not be empty"),
-    ("job_id wrong type", "post", "/v1/explain", {"json": {"job_id": 7, "profile": "c"}}, 422, "'job_id' must be a string"),
-    ("unknown job id", "post", "/v1/fit", {"json": {"job_id": "nope", "profile": "c"}}, 404, "POST /v1/jobs"),
-    ("unknown job id explain", "post", "/v1/explain", {"json": {"job_id": "nope", "profile": "c"}}, 404, "unknown job_id"),
-    ("profile too long", "post", "/v1/fit", {"json": {"job_text": "b", "profile": "p" * 2001}}, 413, "'profile'"),
-    ("job_text too long", "post", "/v1/explain", {"json": {"job_text": "b" * 2001, "profile": "p"}}, 413, "'job_text'"),
+    ("neither job_id nor job_text", "post", "/v1/fit", {"json": {"resume_text": "c"}}, 422, "(neither given)"),
+    ("missing resume_text", "post", "/v1/fit", {"json": {"job_text": "b"}}, 422, "'resume_text' is missing"),
+    ("null resume_text", "post", "/v1/explain", {"json": {"job_text": "b", "resume_text": None}}, 422, "got null"),
+    ("empty resume_text", "post", "/v1/fit", {"json": {"job_text": "b", "resume_text": ""}}, 422, "'resume_text' must not be empty"),
+    ("job_id wrong type", "post", "/v1/explain", {"json": {"job_id": 7, "resume_text": "c"}}, 422, "'job_id' must be a string"),
+    ("unknown job id", "post", "/v1/fit", {"json": {"job_id": "nope", "resume_text": "c"}}, 404, "POST /v1/jobs"),
+    ("unknown job id explain", "post", "/v1/explain", {"json": {"job_id": "nope", "resume_text": "c"}}, 404, "unknown job_id"),
+    ("resume_text too long", "post", "/v1/fit", {"json": {"job_text": "b", "resume_text": "p" * 2001}}, 413, "'resume_text'"),
+    ("job_text too long", "post", "/v1/explain", {"json": {"job_text": "b" * 2001, "resume_text": "p"}}, 413, "'job_text'"),
     ("unknown route", "get", "/v1/nothing", {}, 404, "endpoints"),
     ("wrong method", "get", "/v1/fit", {}, 405, "not allowed"),
 ]
@@ -166,7 +166,7 @@ def test_bad_request_gets_4xx_with_message_and_service_keeps_answering(client, n
     assert r.status_code == status, r.text
     body = r.json()
     assert set(body) >= {"error", "message"} and needle in body["message"], body
-    ok = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]})
+    ok = client.post("/v1/fit", json={"job_text": JOBS[0], "resume_text": RESUMES[0]})
     assert ok.status_code == 200 and ok.json()["label"] in LABELS
 
 
@@ -175,15 +175,15 @@ def test_jobs_then_fit_and_explain_by_id(client):
     assert r.status_code == 201
     job = r.json()
     assert job["chars_after"] == len(job["summary"]) < job["chars_before"] == len(JOBS[0])
-    by_id = client.post("/v1/fit", json={"job_id": job["job_id"], "profile": PROFILES[0]}).json()
-    by_text = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]}).json()
+    by_id = client.post("/v1/fit", json={"job_id": job["job_id"], "resume_text": RESUMES[0]}).json()
+    by_text = client.post("/v1/fit", json={"job_text": JOBS[0], "resume_text": RESUMES[0]}).json()
     assert by_id["label"] == by_text["label"] == "High"
     assert by_id["probabilities"] == by_text["probabilities"]
     assert math.isclose(sum(by_id["probabilities"].values()), 1.0, rel_tol=1e-9)
     assert "classify" in by_id["timing_ms"] and "summarize" not in by_id["timing_ms"]
     assert "summarize" in by_text["timing_ms"]
-    ex = client.post("/v1/explain", json={"job_id": job["job_id"], "profile": PROFILES[2]}).json()
-    low = client.post("/v1/fit", json={"job_id": job["job_id"], "profile": PROFILES[2]}).json()
+    ex = client.post("/v1/explain", json={"job_id": job["job_id"], "resume_text": RESUMES[2]}).json()
+    low = client.post("/v1/fit", json={"job_id": job["job_id"], "resume_text": RESUMES[2]}).json()
     assert ex["label"] == low["label"] == "Low"
     assert ex["explanation"][0] == "Fit is Low"  # conditioned on the classifier's label
     assert set(ex["timing_ms"]) >= {"classify", "explain", "total"}
@@ -196,15 +196,15 @@ def test_healthz_lists_modules(client):
 
 
 def test_model_failure_is_json_error_and_service_recovers(client):
-    r = client.post("/v1/fit", json={"job_text": JOBS[0], "profile": "EXPLODE"})
+    r = client.post("/v1/fit", json={"job_text": JOBS[0], "resume_text": "EXPLODE"})
     assert r.status_code == 500 and "classify module failed" in r.json()["message"]
-    assert client.post("/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]}).status_code == 200
+    assert client.post("/v1/fit", json={"job_text": JOBS[0], "resume_text": RESUMES[0]}).status_code == 200
 
 
 async def _concurrent_fits(app, pairs: list[tuple[str, str]], path: str = "/v1/fit") -> list[dict]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        rs = await asyncio.gather(*(c.post(path, json={"job_text": j, "profile": p}) for j, p in pairs))
+        rs = await asyncio.gather(*(c.post(path, json={"job_text": j, "resume_text": r}) for j, r in pairs))
     for b in app.state.batchers.values():
         await b.aclose()
     assert all(r.status_code == 200 for r in rs), [r.text for r in rs if r.status_code != 200]
@@ -212,7 +212,7 @@ async def _concurrent_fits(app, pairs: list[tuple[str, str]], path: str = "/v1/f
 
 
 def test_batched_results_equal_unbatched_and_requests_get_batched():
-    pairs = [(j, p) for j in JOBS for p in PROFILES] * 2
+    pairs = [(j, r) for j in JOBS for r in RESUMES] * 2
     batched_models, single_models = fake_models(cls_delay=0.005), fake_models(cls_delay=0.005)
     batched = asyncio.run(_concurrent_fits(create_app(batched_models, CFG), pairs, "/v1/explain"))
     single = asyncio.run(_concurrent_fits(create_app(single_models, CFG, batching=False), pairs, "/v1/explain"))
@@ -263,20 +263,20 @@ def test_batcher_bounds_wait_and_batch():
 
 
 def test_loadgen_on_server_thread_summarises_three_modules():
-    plan = plan_requests(CFG.mix, 200, len(JOBS), len(PROFILES), seed=3)
-    assert plan == plan_requests(CFG.mix, 200, len(JOBS), len(PROFILES), seed=3)
+    plan = plan_requests(CFG.mix, 200, len(JOBS), len(RESUMES), seed=3)
+    assert plan == plan_requests(CFG.mix, 200, len(JOBS), len(RESUMES), seed=3)
     # seed 3 puts all three modules among the first 16 requests, which start at once with concurrency 16,
     # so all three are recorded however slow the machine is (the time bound only stops new requests)
     assert {m for m, _, _ in plan[:16]} == {"summarize", "classify", "explain"}
     with ServerThread(create_app(fake_models(cls_delay=0.002, explain_delay=0.01), CFG)) as srv:
         assert srv.base_url.startswith("http://127.0.0.1:") and srv.port > 0
-        records = run_load(srv.base_url, JOBS, PROFILES, mix=CFG.mix, n_requests=150, duration_s=1.5,
+        records = run_load(srv.base_url, JOBS, RESUMES, mix=CFG.mix, n_requests=150, duration_s=1.5,
                            concurrency=16, seed=3)
         df = summarize_load(records)
         assert list(df.index) == ["summarize", "classify", "explain"]
         assert df["errors"].sum() == 0 and df["count"].sum() == len(records) > 0
         assert (df["p95_ms"] >= df["p50_ms"]).all() and (df["throughput_rps"] > 0).all()
-        cap = module_capacity(srv.base_url, JOBS, PROFILES, concurrency=8,
+        cap = module_capacity(srv.base_url, JOBS, RESUMES, concurrency=8,
                               n_requests={"summarize": 24, "classify": 48, "explain": 16}, duration_s=1.0)
         assert list(cap.index) == ["summarize", "classify", "explain"]
         assert cap.loc["explain", "throughput_norm"] == pytest.approx(1.0)
@@ -284,11 +284,11 @@ def test_loadgen_on_server_thread_summarises_three_modules():
         t5 = table5(cap, CFG.mix, load=df)
         assert t5.loc["Classification", "peak_traffic"] == 30 and t5.loc["Classification", "paper_throughput"] == 80
     with pytest.raises(ValueError, match="loopback"):
-        run_load("http://10.0.0.1:80", JOBS, PROFILES, mix=CFG.mix, n_requests=1, duration_s=1, concurrency=1)
+        run_load("http://10.0.0.1:80", JOBS, RESUMES, mix=CFG.mix, n_requests=1, duration_s=1, concurrency=1)
 
 
 def test_batching_comparison_returns_both_numbers():
-    cmp = batching_comparison(fake_models(cls_delay=0.003), CFG, JOBS, PROFILES, concurrency=16,
+    cmp = batching_comparison(fake_models(cls_delay=0.003), CFG, JOBS, RESUMES, concurrency=16,
                               n_requests=64, duration_s=1.0)
     assert cmp.batched_rps > 0 and cmp.unbatched_rps > 0 and np.isfinite(cmp.speedup)
     assert list(cmp.table.index) == ["batched", "one_at_a_time"]
@@ -296,7 +296,7 @@ def test_batching_comparison_returns_both_numbers():
 
 
 def test_fit_pair_in_process_times_each_module():
-    rep = fit_pair(fake_models(), JOBS[1], PROFILES[3])
+    rep = fit_pair(fake_models(), JOBS[1], RESUMES[3])
     assert rep.label == "High" and rep.explanation and rep.explanation[0] == "Fit is High"
     assert set(rep.timing_ms) == {"summarize", "classify", "explain", "total"}
 
@@ -305,10 +305,10 @@ def test_cli_fit(tmp_path, monkeypatch, capsys):
     import lantern_nb.serving.cli as serving
 
     monkeypatch.setattr(serving, "load_models", lambda cfg: fake_models())
-    job, prof = tmp_path / "job.txt", tmp_path / "profile.txt"
+    job, resume = tmp_path / "job.txt", tmp_path / "resume.txt"
     job.write_text(JOBS[2], encoding="utf-8")
-    prof.write_text(PROFILES[1], encoding="utf-8")
-    assert cli_main(["fit", "--job", str(job), "--profile", str(prof), "--run-profile", "smoke", "--explain"]) == 0
+    resume.write_text(RESUMES[1], encoding="utf-8")
+    assert cli_main(["fit", "--job", str(job), "--resume", str(resume), "--profile", "smoke", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "label: High" in out and "Fit is High" in out and "classify=" in out
 
@@ -317,7 +317,7 @@ def test_cli_fit(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n", encoding="utf-8")
     for path, needle in ((tmp_path / "missing.txt", "not found"), (bad, "not UTF-8"), (empty, "is empty")):
-        assert cli_main(["fit", "--job", str(path), "--profile", str(prof), "--run-profile", "smoke"]) == 2
+        assert cli_main(["fit", "--job", str(path), "--resume", str(resume), "--profile", "smoke"]) == 2
         assert needle in capsys.readouterr().err
 
 
@@ -352,13 +352,13 @@ def test_fit_explorer_widget():
     pytest.importorskip("ipywidgets")
     from lantern_nb.serving.explorer import fit_explorer
 
-    ui = fit_explorer(fake_models(), JOBS[0], PROFILES[0])
+    ui = fit_explorer(fake_models(), JOBS[0], RESUMES[0])
     button, out = ui.children[2].children[0], ui.children[3]
     button.click()
     assert "High" in out.value and "ms" in out.value and "Fit is High" in out.value
     ui.children[1].value = ""
     button.click()
-    assert "Paste a profile" in out.value
+    assert "Paste a résumé" in out.value
 
 
 def test_server_process_lifecycle_no_orphan():
@@ -372,7 +372,7 @@ def test_server_process_lifecycle_no_orphan():
         assert srv.base_url.startswith("http://127.0.0.1:") and srv.port > 0 and srv in process._LIVE
         h = srv.healthz()
         assert h["status"] == "ok" and h["modules"]["classify"]["max_batch"] == 8
-        r = httpx.post(f"{srv.base_url}/v1/fit", json={"job_text": JOBS[0], "profile": PROFILES[0]}, trust_env=False)
+        r = httpx.post(f"{srv.base_url}/v1/fit", json={"job_text": JOBS[0], "resume_text": RESUMES[0]}, trust_env=False)
         assert r.status_code == 200 and r.json()["label"] == "High"
         pid = srv.pid
     assert srv.proc.returncode is not None and srv not in process._LIVE  # terminated and reaped
@@ -397,13 +397,13 @@ def test_tiny_torch_models_batched_equal_unbatched():
     from lantern_nb.serving.testing import tiny_models
 
     models = tiny_models(load_profile("smoke"), max_new_tokens=4)
-    pairs = [(j, p) for j in JOBS for p in PROFILES]
+    pairs = [(j, r) for j in JOBS for r in RESUMES]
 
     async def run(batching: bool) -> list[dict]:
         app = create_app(models, CFG, batching=batching)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            rs = await asyncio.gather(*(c.post("/v1/fit", json={"job_text": j, "profile": p}) for j, p in pairs))
+            rs = await asyncio.gather(*(c.post("/v1/fit", json={"job_text": j, "resume_text": r}) for j, r in pairs))
         sizes = app.state.batchers["classify"].stats.max_batch_seen
         for b in app.state.batchers.values():
             await b.aclose()
@@ -416,7 +416,7 @@ def test_tiny_torch_models_batched_equal_unbatched():
         assert b["label"] == s["label"]
         assert b["probabilities"] == pytest.approx(s["probabilities"], abs=1e-5)
     with TestClient(create_app(models, CFG)) as c:
-        r = c.post("/v1/explain", json={"job_text": JOBS[0], "profile": PROFILES[0]})
+        r = c.post("/v1/explain", json={"job_text": JOBS[0], "resume_text": RESUMES[0]})
         assert r.status_code == 200 and isinstance(r.json()["explanation"], list)
         assert c.get("/healthz").json()["modules"]["classify"]["model"]["params_m"] > 0
 
@@ -428,8 +428,8 @@ def test_model_costs_and_time_breakdown():
     from lantern_nb.serving.loadgen import BatchingComparison
     from lantern_nb.serving.testing import fake_models, sample_corpus
 
-    jobs, profiles = sample_corpus(4, 2)
-    costs = model_costs(fake_models(), jobs, profiles, batch_sizes=(1, 4), seconds=0.05)
+    jobs, resumes = sample_corpus(4, 2)
+    costs = model_costs(fake_models(), jobs, resumes, batch_sizes=(1, 4), seconds=0.05)
     assert list(costs.index) == [("classify", 1), ("classify", 4), ("explain", 1), ("explain", 4)]
     assert all(costs.loc[(m, b), "requests"] % b == 0 for m, b in costs.index)
     cap = pd.DataFrame({"throughput_rps": [100.0, 5.0], "mean_batch": [3.2, 1.4]}, index=["classify", "explain"])

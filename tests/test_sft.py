@@ -11,7 +11,7 @@ from lantern_nb.metrics import classification_metrics, rouge
 from lantern_nb.profiles import load_profile
 
 JOB = "Data Analyst\nRequirements:\n- 3+ years of SQL\n- Tableau\nPreferred: Python"
-PROFILE = "Skills:\n- SQL, Excel\nCertifications:\n- Tableau Desktop Specialist\nExperience:\nAnalyst, 2019 - Present"
+RESUME = "Skills:\n- SQL, Excel\nCertifications:\n- Tableau Desktop Specialist\nExperience:\nAnalyst, 2019 - Present"
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _cfg(**overrides):
 
 def _rows(n: int = 4) -> list[dict]:
     labels = ["High", "Low", "Medium", "High"]
-    return [{"pair_id": f"p{i}", "job_text": JOB, "profile_text": PROFILE + f"\nAnalyst {i}", "split": "train",
+    return [{"pair_id": f"p{i}", "job_text": JOB, "resume_text": RESUME + f"\nAnalyst {i}", "split": "train",
              "target": f"Fit: {labels[i % 4]}\n- Meets the requirement: SQL\n- Missing: Python"} for i in range(n)]
 
 
@@ -75,7 +75,7 @@ def test_generate_stops_at_eos_and_keeps_batch_order(tiny_tokenizer):
     handle = model.get_output_embeddings().register_forward_hook(hook)
     try:
         rows = _rows(3)
-        rows[1] = {**rows[1], "profile_text": PROFILE * 4}  # a longer prompt: left padding in the batch
+        rows[1] = {**rows[1], "resume_text": RESUME * 4}  # a longer prompt: left padding in the batch
         texts = generation.generate(model, tok, rows, max_new_tokens=20, batch_size=3)
     finally:
         handle.remove()
@@ -87,7 +87,7 @@ def test_generate_batched_equals_unbatched(tiny_tokenizer):
     tok = tiny_tokenizer
     model = _model(tok)
     rows = _rows(3)
-    rows[2] = {**rows[2], "profile_text": PROFILE * 3}
+    rows[2] = {**rows[2], "resume_text": RESUME * 3}
     batched = generation.generate(model, tok, rows, max_new_tokens=8, batch_size=3)
     single = [generation.generate(model, tok, [r], max_new_tokens=8)[0] for r in rows]
     assert batched == single
@@ -106,7 +106,7 @@ def test_explainer_is_conditioned_on_the_label(tiny_tokenizer, tmp_path):
     path = checkpoints.save_model(model, tok, tmp_path / "explainer", meta={"max_length": 192})
     ex = explainer.load_explainer(path, max_new_tokens=4)
     assert ex.max_length == 192
-    out = ex.explain([JOB, JOB], [PROFILE, PROFILE], ["Low", "High"])
+    out = ex.explain([JOB, JOB], [RESUME, RESUME], ["Low", "High"])
     assert len(out) == 2 and all(isinstance(x, list) for x in out)
 
 
@@ -153,8 +153,8 @@ def test_pretrained_decoder_is_cached_and_deterministic(tiny_tokenizer, tmp_root
     cfg = _cfg(**{"pretrain.steps": 2, "pretrain.instruct_steps": 2, "pretrain.seq_len": 32,
                   "pretrain.batch_size": 2})
     jobs = [JOB + f"\nSite {i}" for i in range(6)]
-    profiles = [PROFILE + f"\nRole {i}" for i in range(6)]
-    monkeypatch.setattr(pretrain, "corpus_texts", lambda c: (jobs, profiles))
+    resumes = [RESUME + f"\nRole {i}" for i in range(6)]
+    monkeypatch.setattr(pretrain, "corpus_texts", lambda c: (jobs, resumes))
     base_spec = cfg.models.teacher_candidates["Qwen2.5-7B"]
     instruct_spec = cfg.models.teacher_candidates["Qwen2.5-7B-Instruct"]
     first = _weights(pretrain.pretrained_decoder(cfg, base_spec, tiny_tokenizer))
@@ -173,7 +173,7 @@ def test_pretrained_decoder_is_cached_and_deterministic(tiny_tokenizer, tmp_root
 
 
 def test_instruction_examples_carry_no_fit_labels():
-    examples = pretrain.instruction_examples([JOB], [PROFILE])
+    examples = pretrain.instruction_examples([JOB], [RESUME])
     answers = [a for _, a in examples]
     assert any("Tableau Desktop Specialist" in a for a in answers) and any("SQL" in a for a in answers)
     assert not any("Fit:" in a or "Low" in a or "High" in a for a in answers)

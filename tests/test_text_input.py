@@ -112,7 +112,7 @@ def test_read_text_file_refuses_bad_files(tmp_path):
 def test_read_text_file_accepts_good_files(tmp_path):
     for i, (case, content) in enumerate(GOOD_FILES):
         path = _write(tmp_path, f"good{i}.txt", content)
-        text = _timed(case, lambda: read_text_file(path, "profile"))
+        text = _timed(case, lambda: read_text_file(path, "resume"))
         assert text == content.removeprefix("\ufeff"), case
 
 
@@ -135,10 +135,10 @@ def test_huge_sparse_file_is_refused_from_stat(tmp_path):
 
 def _commands(path: Path, job: Path, resume: Path) -> dict[str, list[str]]:
     return {"compress": ["compress", str(path)],
-            "teach --job": ["teach", "--job", str(path), "--profile", str(resume)],
-            "teach --profile": ["teach", "--job", str(job), "--profile", str(path)],
-            "fit --job": ["fit", "--job", str(path), "--profile", str(resume)],
-            "fit --profile": ["fit", "--job", str(job), "--profile", str(path)]}
+            "teach --job": ["teach", "--job", str(path), "--resume", str(resume)],
+            "teach --resume": ["teach", "--job", str(job), "--resume", str(path)],
+            "fit --job": ["fit", "--job", str(path), "--resume", str(resume)],
+            "fit --resume": ["fit", "--job", str(job), "--resume", str(path)]}
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_cli_entry_points_accept_good_files(tmp_root, files, capsys):
 
 
 def test_check_text_rules():
-    assert check_text(RESUME, "profile", 200) == RESUME
+    assert check_text(RESUME, "resume", 200) == RESUME
     cases = [("", 422, "empty_text"), ("x" * 201, 413, "text_too_long"), ("a\x00b", 422, "binary_text"),
              ("a\x1bb", 422, "control_characters"), ("a\x85b", 422, "control_characters"),
              ("<html><body>job</body></html>", 422, "markup_text")]
@@ -191,10 +191,10 @@ SERVICE_CAP = 2000
 SERVICE_BAD = [
     # (case, path, body, status, words the message must contain)
     ("HTML job", "/v1/jobs", {"text": HTML_PAGE}, 422, ["field 'text'", "HTML/XML", "html2text"]),
-    ("XML job_text", "/v1/fit", {"job_text": XML_DOC, "profile": RESUME}, 422, ["field 'job_text'", "HTML/XML"]),
-    ("tag soup profile", "/v1/explain", {"job_text": JOB, "profile": TAG_SOUP}, 422, ["field 'profile'", "HTML/XML"]),
+    ("XML job_text", "/v1/fit", {"job_text": XML_DOC, "resume_text": RESUME}, 422, ["field 'job_text'", "HTML/XML"]),
+    ("tag soup resume_text", "/v1/explain", {"job_text": JOB, "resume_text": TAG_SOUP}, 422, ["field 'resume_text'", "HTML/XML"]),
     ("control chars", "/v1/jobs", {"text": "Backend\x07 engineer"}, 422, ["control character U+0007"]),
-    ("NUL", "/v1/fit", {"job_text": JOB, "profile": "Zoë\x00"}, 422, ["field 'profile'", "NUL"]),
+    ("NUL", "/v1/fit", {"job_text": JOB, "resume_text": "Zoë\x00"}, 422, ["field 'resume_text'", "NUL"]),
     ("oversize text", "/v1/jobs", {"text": "x" * (SERVICE_CAP + 1)}, 413, ["over the limit of 2000"]),
     ("oversize body (5 MB)", "/v1/jobs", {"text": BIG}, 413, ["body is over"]),
 ]
@@ -216,7 +216,7 @@ def test_service_refuses_bad_text(client):
         message = r.json()["message"]
         for needle in needles:
             assert needle in message, (case, needle, message)
-    r = client.post("/v1/fit", json={"job_text": JOB, "profile": RESUME})
+    r = client.post("/v1/fit", json={"job_text": JOB, "resume_text": RESUME})
     assert r.status_code == 200 and r.json()["warning"] is None
 
 
@@ -237,9 +237,9 @@ def test_empty_summary_falls_back_to_rules_with_a_warning(monkeypatch):
         assert job["summary"] == compress_job(JOB) and job["summary"].strip()
         assert job["summary_source"] == "rules" and "empty summary" in job["warning"]
         assert job["chars_after"] == len(job["summary"])
-        fit = c.post("/v1/fit", json={"job_id": job["job_id"], "profile": RESUME})
+        fit = c.post("/v1/fit", json={"job_id": job["job_id"], "resume_text": RESUME})
         assert fit.status_code == 200 and fit.json()["warning"] is None
-        raw = c.post("/v1/explain", json={"job_text": JOB, "profile": RESUME})
+        raw = c.post("/v1/explain", json={"job_text": JOB, "resume_text": RESUME})
         assert raw.status_code == 200 and "rule-based compression" in raw.json()["warning"]
 
         monkeypatch.setattr("lantern_nb.compress.compress_job", lambda text: "")

@@ -1,4 +1,4 @@
-"""The corpus (paper Sec. 4.1.1): synthetic job/profile pairs or real datasets, grouped splits.
+"""The corpus (paper Sec. 4.1.1): synthetic job/résumé pairs or real datasets, grouped splits.
 
 `build_corpus(cfg)` writes data/<profile>/corpus/{pairs,cls_pairs}.jsonl + stats.json;
 `load_pairs(profile, split)` / `load_cls_pairs(profile)` read them back.

@@ -3,7 +3,7 @@
 An `Item` is one qualification a job can ask for (a degree, a license, a skill, ...) with the
 ways a job ad phrases it and the *different* ways a resume shows it (synonyms, paraphrases),
 so a matcher has to reason rather than copy strings. Items are keyed globally: when two
-families share a key (SQL, Salesforce, Spanish) a profile from one family can meet a
+families share a key (SQL, Salesforce, Spanish) a résumé from one family can meet a
 requirement of the other, and the generator's bookkeeping stays truthful.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ class Item:
     kind: str  # degree | license | cert | skill | language
     canonical: str  # the normalised requirement text stored in Pair.meta
     job: tuple[str, ...]  # ad phrasings (full phrases for degree/license/cert/language, names for skills)
-    profile: tuple[str, ...]  # resume phrasings showing the item is met
+    resume: tuple[str, ...]  # resume phrasings showing the item is met
     partial: tuple[str, ...] = ()  # resume phrasings showing it is only partly met
     unrelated: tuple[str, ...] = ()  # degree kind only: a degree that does not meet it
     any_degree: bool = False  # met by any degree (high-school diploma)
@@ -51,13 +51,13 @@ class Family:
     extra_degrees: tuple[tuple[str, str, float], ...] = field(default_factory=tuple)
 
 
-def _skill(key: str, canonical: str, job: tuple[str, ...], profile: tuple[str, ...]) -> Item:
-    return Item(key, "skill", canonical, job, profile)
+def _skill(key: str, canonical: str, job: tuple[str, ...], resume: tuple[str, ...]) -> Item:
+    return Item(key, "skill", canonical, job, resume)
 
 
-def _ability(key: str, canonical: str, job: tuple[str, ...], profile: tuple[str, ...]) -> Item:
+def _ability(key: str, canonical: str, job: tuple[str, ...], resume: tuple[str, ...]) -> Item:
     """A skill an ad states as a whole phrase ("Ability to lift 50 lbs")."""
-    return Item(key, "skill", canonical, job, profile, full=True)
+    return Item(key, "skill", canonical, job, resume, full=True)
 
 
 ITEMS: dict[str, Item] = {it.key: it for it in [

@@ -57,7 +57,7 @@ def _build(cfg: Profile, progress: bool) -> tuple[list[Pair], list[Pair]]:
 
 def _row(p: Pair) -> dict[str, Any]:
     """`Pair.to_dict` without `asdict`'s deep copy (same JSON, several times faster)."""
-    return {"pair_id": p.pair_id, "job_id": p.job_id, "job_text": p.job_text, "profile_text": p.profile_text,
+    return {"pair_id": p.pair_id, "job_id": p.job_id, "job_text": p.job_text, "resume_text": p.resume_text,
             "label": p.label, "split": p.split, "meta": p.meta}
 
 
@@ -124,15 +124,15 @@ def _group_stats(pairs: list[Pair]) -> dict[str, Any]:
         "hard_negatives": sum(bool(p.meta.get("hard_negative")) for p in pairs),
         "job_words": _mean([len(p.job_text.split()) for p in jobs.values()]),
         "job_chars": _mean([len(p.job_text) for p in jobs.values()]),
-        "profile_words": _mean([len(p.profile_text.split()) for p in pairs]),
-        "profile_chars": _mean([len(p.profile_text) for p in pairs]),
+        "resume_words": _mean([len(p.resume_text.split()) for p in pairs]),
+        "resume_chars": _mean([len(p.resume_text) for p in pairs]),
         "requirement_share": round(sum(r for r, _ in req) / sum(c for _, c in req), 4) if req else None,
     }
 
 
 def corpus_stats(pairs: Iterable[Pair]) -> dict[str, Any]:
     """Counts per split, label balance, per-family counts, mean lengths (job lengths over unique
-    postings, profile lengths over pairs) and the requirement share of job text (synthetic only)."""
+    postings, résumé lengths over pairs) and the requirement share of job text (synthetic only)."""
     pairs = list(pairs)
     splits = sorted({p.split or "none" for p in pairs}, key=lambda s: (SPLITS + ("none",)).index(s) if s in SPLITS + ("none",) else 9)
     return {
@@ -145,13 +145,13 @@ def corpus_stats(pairs: Iterable[Pair]) -> dict[str, Any]:
 def format_stats(stats: dict[str, Any], title: str = "") -> str:
     """A readable table of `build_corpus` statistics (one row per split, plus D_cls)."""
     cols = ("set", "pairs", "jobs", "Low", "Medium", "High", "hard neg", "job words", "job chars",
-            "profile words", "profile chars", "req share")
+            "résumé words", "résumé chars", "req share")
     rows = []
 
     def row(name: str, g: dict[str, Any]) -> None:
         share = g["requirement_share"]
         rows.append((name, g["pairs"], g["jobs"], *(f"{g['labels'][lab]} ({g['label_share'][lab]:.0%})" for lab in LABELS),
-                     g["hard_negatives"], g["job_words"], g["job_chars"], g["profile_words"], g["profile_chars"],
+                     g["hard_negatives"], g["job_words"], g["job_chars"], g["resume_words"], g["resume_chars"],
                      "-" if share is None else f"{share:.1%}"))
 
     splits = stats["base"]["splits"]

@@ -1,20 +1,20 @@
-"""Seeded synthetic job postings and candidate profiles with a latent ground-truth fit.
+"""Seeded synthetic job postings and candidate résumés with a latent ground-truth fit.
 
 The label of each pair is decided first (stratified: Low / Medium / High in equal shares, paper
-Sec. 4.1.1), then the profile is built to meet the posting's requirements accordingly:
+Sec. 4.1.1), then the résumé is built to meet the posting's requirements accordingly:
 
 * High   - every required item met (enough years), most preferred items met;
 * Medium - one or two required items missing or only partly met (fewer years, a license pending);
-* Low    - a profile from another occupation family, or one missing most required items.
+* Low    - a résumé from another occupation family, or one missing most required items.
 
-The label is then *recomputed* from what the profile actually shows (`fit_label`), so the
+The label is then *recomputed* from what the résumé actually shows (`fit_label`), so the
 bookkeeping in `Pair.meta` (requirements, verdicts, evidence) is the single source of truth.
 Rule: another family -> Low; a required license missing -> Low (knockout); otherwise count
 the required items not fully met: 0 -> High, 1-2 -> Medium, 3+ -> Low.
 
-Every random choice comes from `random.Random` seeded with a string derived from the profile
-seed, so the same seed gives byte-identical text on any machine. "Present" in a resume means
-`REFERENCE_DATE`, never today.
+Every random choice comes from `random.Random` seeded with a string derived from the run
+profile's seed, so the same seed gives byte-identical text on any machine. "Present" in a
+résumé means `REFERENCE_DATE`, never today.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ PREF_SKILL_TEMPLATES = ("Experience with {x}", "Exposure to {x}", "Familiarity w
                         "Prior work with {x}")
 YEARS_TEMPLATES = ("{n}+ {years} of {d} experience", "At least {n} {years} of {d} experience",
                    "A minimum of {n} {years} in {d}", "{n}+ {years}' experience in {d}")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass
@@ -294,7 +294,7 @@ def make_job(rng: random.Random, fam: C.Family, job_id: str) -> Job:
 
 
 # ---------------------------------------------------------------------------------------------
-# Profiles
+# Résumés
 # ---------------------------------------------------------------------------------------------
 def _level_for(months: int) -> str:
     return "junior" if months < 36 else "mid" if months < 84 else "senior"
@@ -310,14 +310,14 @@ def _split_months(rng: random.Random, total: int) -> list[int]:
     return [p for p in parts if p > 0]
 
 
-def make_profile(rng: random.Random, fam: C.Family, relevant_months: int, show: dict[str, str],
-                 avoid: set[str], current_title: str | None = None) -> Resume:
+def make_resume(rng: random.Random, fam: C.Family, relevant_months: int, show: dict[str, str],
+                avoid: set[str], current_title: str | None = None) -> Resume:
     """Render a resume for `fam` showing exactly the items in `show` (key -> met|partial).
 
     Items in `avoid` never appear (not even as filler skills); years come from dated roles
     that add up to `relevant_months`.
     """
-    prof = Resume(fam.key, "", relevant_months)
+    resume = Resume(fam.key, "", relevant_months)
     bullet = rng.choice(("- ", "• ", "* "))
     style = rng.choice(("{h}", "{H}", "{h}:", "## {h}"))
 
@@ -326,9 +326,9 @@ def make_profile(rng: random.Random, fam: C.Family, relevant_months: int, show: 
 
     def phrase(key: str, verdict: str) -> str:
         item = C.ITEMS[key]
-        options = item.profile if verdict == "met" else item.partial
+        options = item.resume if verdict == "met" else item.partial
         text = rng.choice(options)
-        prof.shown[key] = (verdict, text)
+        resume.shown[key] = (verdict, text)
         return text
 
     met_skills = [k for k, v in show.items() if C.ITEMS[k].kind == "skill" and v == "met"]
@@ -374,14 +374,14 @@ def make_profile(rng: random.Random, fam: C.Family, relevant_months: int, show: 
         span = f"{fmt_date(start)} – {end_txt}" if date_fmt != "year" else f"{start[0]}-{end_txt}"
         head = {"a": f"{role['title']}, {employer} — {span}", "b": f"{role['title']} | {employer} | {span}",
                 "c": f"{employer} — {role['title']} ({span})", "d": f"{role['title']}\n{employer}, {city}, {state} · {span}"}[fmt]
-        if role["relevant"] and not prof.years_evidence:
-            prof.years_evidence = head.replace("\n", ", ")
+        if role["relevant"] and not resume.years_evidence:
+            resume.years_evidence = head.replace("\n", ", ")
         body = []
         if role["relevant"]:
             pool = [_fill(b, rng) for b in rng.sample(fam.bullets, min(len(fam.bullets), rng.randint(2, 4) if i else rng.randint(3, 5)))]
             if tool_keys:
                 key = tool_keys.pop(0)
-                alias = rng.choice(C.ITEMS[key].profile)
+                alias = rng.choice(C.ITEMS[key].resume)
                 templates = fam.tool_bullets if key in C.TOOL_SKILLS else C.PRACTICE_BULLETS
                 pool.insert(rng.randint(0, len(pool)), _fill(rng.choice(templates), rng, tool=alias))
             body = pool
@@ -429,17 +429,17 @@ def make_profile(rng: random.Random, fam: C.Family, relevant_months: int, show: 
             school = f"{rng.choice(C.CITIES)[0]} {rng.choice(C.SCHOOL_STEMS)}"
         year = "" if "progress" in text else f", {grad if key != 'deg_ms_quant' else min(grad + rng.randint(2, 5), REFERENCE_DATE[0])}"
         edu.append(rng.choice((f"{text}, {school}{year}", f"{school} — {text}{year}")))
-        prof.any_degree = prof.any_degree or text
+        resume.any_degree = resume.any_degree or text
     if not degree_keys and "hs_diploma" not in avoid:
         deg = C.ITEMS[fam.degree]
         if deg.unrelated and rng.random() < 0.5:
             text = rng.choice(deg.unrelated)
             edu.append(f"{text}, {rng.choice(C.CITIES)[0]} {rng.choice(C.SCHOOL_STEMS)}, {grad}")
-            prof.any_degree = text
+            resume.any_degree = text
         elif deg.any_degree or rng.random() < 0.5:
             text = rng.choice(("High School Diploma", "GED"))
             edu.append(f"{text}, {rng.choice(C.CITIES)[0]} High School, {grad}" if text != "GED" else f"GED, {grad}")
-            prof.any_degree = text
+            resume.any_degree = text
     creds = []
     for key, verdict in show.items():
         if C.ITEMS[key].kind in ("license", "cert"):
@@ -468,8 +468,8 @@ def make_profile(rng: random.Random, fam: C.Family, relevant_months: int, show: 
     blocks.append(header(rng.choice(("Skills", "Core Skills", "Technical Skills", "Tools & Skills"))) + "\n" + skill_block)
     if langs:
         blocks.append(header("Languages") + "\n" + ", ".join(["English (native)", *langs] if rng.random() < 0.6 else langs))
-    prof.text = "\n\n".join(blocks)
-    return prof
+    resume.text = "\n\n".join(blocks)
+    return resume
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,18 +482,18 @@ def years_verdict(required_years: int, months: int) -> str:
     return "partial" if months >= 6 * required_years else "missing"
 
 
-def evaluate(job: Job, prof: Resume) -> list[dict[str, Any]]:
-    """Verdict and evidence for each posted requirement, from what the profile shows."""
+def evaluate(job: Job, resume: Resume) -> list[dict[str, Any]]:
+    """Verdict and evidence for each posted requirement, from what the résumé shows."""
     out = []
     for r in job.reqs:
         if r.kind == "years":
-            months = prof.relevant_months if prof.family == job.family else 0
+            months = resume.relevant_months if resume.family == job.family else 0
             verdict = years_verdict(r.years or 0, months)
-            evidence = prof.years_evidence if verdict != "missing" else None
-        elif r.key in prof.shown:
-            verdict, evidence = prof.shown[r.key]
-        elif C.ITEMS[r.key].any_degree and prof.any_degree:
-            verdict, evidence = "met", prof.any_degree
+            evidence = resume.years_evidence if verdict != "missing" else None
+        elif r.key in resume.shown:
+            verdict, evidence = resume.shown[r.key]
+        elif C.ITEMS[r.key].any_degree and resume.any_degree:
+            verdict, evidence = "met", resume.any_degree
         else:
             verdict, evidence = "missing", None
         out.append({"text": r.canonical, "ad_text": r.ad_text, "importance": r.importance, "kind": r.kind,
@@ -556,8 +556,8 @@ def _months_for(rng: random.Random, years: int, verdict: str) -> int:
     return rng.randint(0, max(0, 6 * years - 1)) if rng.random() < 0.6 else 0
 
 
-def _same_family_profile(rng: random.Random, job: Job, gaps: dict[str, str], pref_p: float, pref_min: int,
-                         title: str | None) -> Resume:
+def _same_family_resume(rng: random.Random, job: Job, gaps: dict[str, str], pref_p: float, pref_min: int,
+                        title: str | None) -> Resume:
     fam = C.FAMILIES[job.family]
     show: dict[str, str] = {}
     for r in job.required:
@@ -571,17 +571,17 @@ def _same_family_profile(rng: random.Random, job: Job, gaps: dict[str, str], pre
         show = {k: v for k, v in show.items() if C.ITEMS[k].kind != "degree" or k in gaps}
     avoid = {r.key for r in job.reqs if r.kind != "years"} - set(show)
     months = _months_for(rng, job.required_years, gaps.get(f"years:{job.family}", "met"))
-    return make_profile(rng, fam, months, show, avoid, current_title=title)
+    return make_resume(rng, fam, months, show, avoid, current_title=title)
 
 
-def _other_family_profile(rng: random.Random, job: Job) -> Resume:
+def _other_family_resume(rng: random.Random, job: Job) -> Resume:
     other = rng.choice([k for k in C.FAMILIES if k != job.family])
     pseudo = make_job(rng, C.FAMILIES[other], "pseudo")
-    return _same_family_profile(rng, pseudo, {}, 0.5, 0, None)
+    return _same_family_resume(rng, pseudo, {}, 0.5, 0, None)
 
 
-def make_pair_profile(rng: random.Random, job: Job, target: str, hard_negative: bool = False) -> tuple[Resume, str]:
-    """Build a profile for `job` aimed at `target`; returns (profile, low_kind)."""
+def make_pair_resume(rng: random.Random, job: Job, target: str, hard_negative: bool = False) -> tuple[Resume, str]:
+    """Build a résumé for `job` aimed at `target`; returns (résumé, low_kind)."""
     required = job.required
     if hard_negative:
         lic = [r for r in required if r.kind == "license"]
@@ -589,38 +589,38 @@ def make_pair_profile(rng: random.Random, job: Job, target: str, hard_negative: 
             gaps = {lic[0].key: "missing"}
             if rng.random() < 0.5:
                 gaps[f"years:{job.family}"] = "partial"
-            return _same_family_profile(rng, job, gaps, 0.5, 0, job.title), "knockout"
+            return _same_family_resume(rng, job, gaps, 0.5, 0, job.title), "knockout"
         others = [r for r in required if r.kind not in ("years", "license")]
         gaps = {f"years:{job.family}": "partial"}
         for r in rng.sample(others, min(2, len(others))):
             gaps[r.key] = _gap_verdict(rng, r) or "missing"
-        return _same_family_profile(rng, job, gaps, 0.5, 0, job.title), "too_junior"
+        return _same_family_resume(rng, job, gaps, 0.5, 0, job.title), "too_junior"
     if target == "High":
         n_pref = len(job.preferred)
-        return _same_family_profile(rng, job, {}, 0.75, math.ceil(n_pref / 2), job.title if rng.random() < 0.4 else None), ""
+        return _same_family_resume(rng, job, {}, 0.75, math.ceil(n_pref / 2), job.title if rng.random() < 0.4 else None), ""
     if target == "Medium":
         candidates = [r for r in required if r.kind != "license" or C.ITEMS[r.key].partial]
         k = min(rng.choice((1, 1, 2)), len(candidates))
         gaps = {}
         for r in rng.sample(candidates, k):
             gaps[r.key] = _gap_verdict(rng, r) or "partial"
-        return _same_family_profile(rng, job, gaps, 0.4, 0, None), ""
+        return _same_family_resume(rng, job, gaps, 0.4, 0, None), ""
     if rng.random() < 0.5:
-        return _other_family_profile(rng, job), "other_family"
+        return _other_family_resume(rng, job), "other_family"
     others = [r for r in required if r.kind != "years"]
     gaps = {f"years:{job.family}": "missing"}
     for r in rng.sample(others, min(len(others), rng.randint(2, 3))):
         gaps[r.key] = "missing"
-    return _same_family_profile(rng, job, gaps, 0.2, 0, None), "underqualified"
+    return _same_family_resume(rng, job, gaps, 0.2, 0, None), "underqualified"
 
 
 def make_pair(rng: random.Random, job: Job, pair_id: str, target: str, hard_negative: bool = False) -> Pair:
-    """One (job, profile) pair with its latent label and full bookkeeping in `meta`."""
-    prof, low_kind = make_pair_profile(rng, job, target, hard_negative)
-    evaluation = evaluate(job, prof)
-    label = fit_label(prof.family == job.family, evaluation)
+    """One (job, résumé) pair with its latent label and full bookkeeping in `meta`."""
+    resume, low_kind = make_pair_resume(rng, job, target, hard_negative)
+    evaluation = evaluate(job, resume)
+    label = fit_label(resume.family == job.family, evaluation)
     if not hard_negative and label != target:
-        raise RuntimeError(f"generator bug: {pair_id} aimed at {target} but its profile is {label}")
+        raise RuntimeError(f"generator bug: {pair_id} aimed at {target} but its résumé is {label}")
     meta = {
         "source": "synthetic",
         "family": job.family,
@@ -635,8 +635,8 @@ def make_pair(rng: random.Random, job: Job, pair_id: str, target: str, hard_nega
         "partial": [e["text"] for e in evaluation if e["verdict"] == "partial"],
         "missing": [e["text"] for e in evaluation if e["verdict"] == "missing"],
         "required_years": job.required_years,
-        "profile_family": prof.family,
-        "profile_years": round(prof.relevant_months / 12, 2),
+        "resume_family": resume.family,
+        "resume_years": round(resume.relevant_months / 12, 2),
         "hard_negative": hard_negative,
         "low_kind": low_kind if label == "Low" else "",
         "latent_label": label,
@@ -645,7 +645,7 @@ def make_pair(rng: random.Random, job: Job, pair_id: str, target: str, hard_nega
         "job_sections": job.sections,
         "reference_date": f"{REFERENCE_DATE[0]}-{REFERENCE_DATE[1]:02d}-01",
     }
-    return Pair(pair_id=pair_id, job_id=job.job_id, job_text=job.text, profile_text=prof.text, label=label, meta=meta)
+    return Pair(pair_id=pair_id, job_id=job.job_id, job_text=job.text, resume_text=resume.text, label=label, meta=meta)
 
 
 def _family_order(seed: int, stream: str) -> list[str]:
@@ -656,7 +656,7 @@ def _family_order(seed: int, stream: str) -> list[str]:
 
 def generate_pairs(n_jobs: int, pairs_per_job: int, seed: int, stream: str = "base",
                    id_prefix: str = "j", progress: bool = True) -> list[Pair]:
-    """D_base: `n_jobs` postings (families balanced) x `pairs_per_job` profiles, labels stratified."""
+    """D_base: `n_jobs` postings (families balanced) x `pairs_per_job` résumés, labels stratified."""
     fams = _family_order(seed, stream)
     pairs: list[Pair] = []
     for j in tqdm(range(n_jobs), desc=f"jobs ({stream})", disable=not progress or None, leave=False):

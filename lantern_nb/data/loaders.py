@@ -24,7 +24,7 @@ from lantern_nb.schema import LABELS, Pair
 HF_FIT_ID = "cnamuangtoun/resume-job-description-fit"
 HF_NETSOL_ID = "netsol/resume-score-details"
 JOB_COLUMNS: tuple[str, ...] = ("job_text", "job_description", "job_description_text", "jd")
-PROFILE_COLUMNS: tuple[str, ...] = ("profile_text", "resume", "resume_text", "profile")
+RESUME_COLUMNS: tuple[str, ...] = ("resume_text", "resume", "profile_text", "profile")  # aliases after the first
 LABEL_COLUMNS: tuple[str, ...] = ("label", "fit", "fit_label")
 LABEL_ALIASES: dict[str, str] = {
     "low": "Low", "medium": "Medium", "high": "High",
@@ -95,7 +95,7 @@ def _unavailable(repo_id: str, revision: str | None, source: str, reason: str) -
         f"`python -c \"from datasets import load_dataset, concatenate_datasets as c; "
         f"d = load_dataset('{repo_id}', revision='{rev}'); c(list(d.values())).to_json('pairs.jsonl')\"`, "
         f"copy pairs.jsonl here and set data.source: file and data.path: /path/to/pairs.jsonl "
-        f"(columns {'/'.join(JOB_COLUMNS[:2])}, {'/'.join(PROFILE_COLUMNS[:2])}, optional label); "
+        f"(columns {'/'.join(JOB_COLUMNS[:2])}, {'/'.join(RESUME_COLUMNS[:2])}, optional label); "
         f"or (3) if the dataset is already in your Hugging Face cache, set HF_HUB_OFFLINE=1 to read it from there.")
 
 
@@ -147,7 +147,7 @@ def load_hf_fit(revision: str | None, n_jobs: int | None = None) -> list[Pair]:
             job_id = text_id(job)
             pairs.append(Pair(
                 pair_id=f"{job_id}-{text_id(resume, 'cv')[3:]}-{split}{i}", job_id=job_id, job_text=job,
-                profile_text=resume, label=normalize_label(row["label"], f"{HF_FIT_ID} [{split}] row {i}: "),
+                resume_text=resume, label=normalize_label(row["label"], f"{HF_FIT_ID} [{split}] row {i}: "),
                 meta={"source": "hf_fit", "dataset": HF_FIT_ID, "revision": revision, "orig_split": split,
                       "orig_label": row["label"]}))
     return _cap_jobs(pairs, n_jobs)
@@ -205,7 +205,7 @@ def netsol_pair(rec: dict[str, Any], index: int, revision: str | None = None) ->
     job_id = text_id(str(job))
     return Pair(
         pair_id=f"{job_id}-{text_id(str(resume), 'cv')[3:]}-{index}", job_id=job_id, job_text=str(job),
-        profile_text=str(resume), label=label,
+        resume_text=str(resume), label=label,
         meta={"source": "hf_netsol", "dataset": HF_NETSOL_ID, "revision": revision, "score": round(score, 4),
               "requirements": requirements, "required": [r["text"] for r in requirements],
               "explanation": [str(j) for j in justification],
@@ -261,11 +261,12 @@ def _pick(columns: list[str], accepted: tuple[str, ...]) -> str | None:
 
 
 def load_file(path: str | Path | None) -> list[Pair]:
-    """A local CSV / JSONL / JSON / Parquet file of (job, profile[, label]) rows.
+    """A local CSV / JSONL / JSON / Parquet file of (job, résumé[, label]) rows.
 
     Accepted columns: job text `job_text` | `job_description` | `job_description_text` | `jd`;
-    profile text `profile_text` | `resume` | `resume_text` | `profile`; optional `label` | `fit`
-    | `fit_label`, `job_id`, `pair_id`. netsol-style records (`input` / `output`) are read too.
+    résumé text `resume_text`, or one of its aliases `resume` | `profile_text` | `profile` (the
+    column names of older files and other datasets); optional `label` | `fit` | `fit_label`,
+    `job_id`, `pair_id`. netsol-style records (`input` / `output`) are read too.
     """
     if not path:
         raise ValueError("data.source is 'file' but data.path is empty; set data.path to a CSV/JSONL file")
@@ -281,30 +282,30 @@ def load_file(path: str | Path | None) -> list[Pair]:
             q.meta.update(source="file", path=str(p))
         return pairs
     columns = list(rows[0].keys())
-    job_col, prof_col = _pick(columns, JOB_COLUMNS), _pick(columns, PROFILE_COLUMNS)
-    if job_col is None or prof_col is None:
+    job_col, resume_col = _pick(columns, JOB_COLUMNS), _pick(columns, RESUME_COLUMNS)
+    if job_col is None or resume_col is None:
         raise ValueError(
-            f"data.path {p}: cannot find the {'job' if job_col is None else 'profile'} text column. "
-            f"Found columns {columns}; accepted job columns: {', '.join(JOB_COLUMNS)}; accepted profile "
-            f"columns: {', '.join(PROFILE_COLUMNS)}; optional label column: {', '.join(LABEL_COLUMNS)} "
+            f"data.path {p}: cannot find the {'job' if job_col is None else 'résumé'} text column. "
+            f"Found columns {columns}; accepted job columns: {', '.join(JOB_COLUMNS)}; accepted résumé "
+            f"columns: {', '.join(RESUME_COLUMNS)}; optional label column: {', '.join(LABEL_COLUMNS)} "
             f"(values {'/'.join(LABELS)}, No Fit/Potential Fit/Good Fit or 0/1/2).")
     label_col = _pick(columns, LABEL_COLUMNS)
     id_col, pid_col = _pick(columns, ("job_id",)), _pick(columns, ("pair_id",))
     pairs = []
     for i, row in enumerate(rows):
-        job, prof = str(row.get(job_col) or ""), str(row.get(prof_col) or "")
-        if not job.strip() or not prof.strip():
-            raise ValueError(f"data.path {p} row {i}: empty '{job_col if not job.strip() else prof_col}'")
+        job, resume = str(row.get(job_col) or ""), str(row.get(resume_col) or "")
+        if not job.strip() or not resume.strip():
+            raise ValueError(f"data.path {p} row {i}: empty '{job_col if not job.strip() else resume_col}'")
         job_id = str(row[id_col]) if id_col and row.get(id_col) not in (None, "") else text_id(job)
         label = normalize_label(row.get(label_col), f"data.path {p} row {i}: ") if label_col else None
         pair_id = str(row[pid_col]) if pid_col and row.get(pid_col) not in (None, "") else f"{job_id}-{i:06d}"
-        pairs.append(Pair(pair_id=pair_id, job_id=job_id, job_text=job, profile_text=prof, label=label,
+        pairs.append(Pair(pair_id=pair_id, job_id=job_id, job_text=job, resume_text=resume, label=label,
                           meta={"source": "file", "path": str(p)}))
     return pairs
 
 
 def derive_cls_pairs(base: list[Pair], n_pairs: int, seed: int) -> list[Pair]:
-    """D_cls for real data: train-split pairs, then train jobs re-paired with train profiles.
+    """D_cls for real data: train-split pairs, then train jobs re-paired with train résumés.
 
     Real data has no fresh postings to draw, so D_cls uses only jobs of the train split (nothing
     from val/test leaks in). Re-paired rows have no label: the teacher (T2) labels them.
@@ -312,20 +313,20 @@ def derive_cls_pairs(base: list[Pair], n_pairs: int, seed: int) -> list[Pair]:
     train = [p for p in base if p.split == "train"]
     if not train:
         return []
-    out = [Pair(pair_id=f"cls-{i:07d}", job_id=p.job_id, job_text=p.job_text, profile_text=p.profile_text,
+    out = [Pair(pair_id=f"cls-{i:07d}", job_id=p.job_id, job_text=p.job_text, resume_text=p.resume_text,
                 label=p.label, meta={**p.meta, "hard_negative": False, "derived_from": p.pair_id})
            for i, p in enumerate(train[:n_pairs])]
     rng = random.Random(f"{seed}:cls:repair")
     jobs = sorted({p.job_id: p for p in train}.values(), key=lambda p: p.job_id)
-    profiles = sorted({p.profile_text for p in train})
-    seen = {(p.job_id, p.profile_text) for p in train}
+    resumes = sorted({p.resume_text for p in train})
+    seen = {(p.job_id, p.resume_text) for p in train}
     attempts = 0
     while len(out) < n_pairs and attempts < 20 * n_pairs:
         attempts += 1
-        job, prof = rng.choice(jobs), rng.choice(profiles)
-        if (job.job_id, prof) in seen:
+        job, resume = rng.choice(jobs), rng.choice(resumes)
+        if (job.job_id, resume) in seen:
             continue
-        seen.add((job.job_id, prof))
-        out.append(Pair(pair_id=f"cls-{len(out):07d}", job_id=job.job_id, job_text=job.job_text, profile_text=prof,
+        seen.add((job.job_id, resume))
+        out.append(Pair(pair_id=f"cls-{len(out):07d}", job_id=job.job_id, job_text=job.job_text, resume_text=resume,
                         label=None, meta={"source": job.meta.get("source"), "hard_negative": False, "repaired": True}))
     return out

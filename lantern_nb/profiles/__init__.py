@@ -94,7 +94,7 @@ class DataCfg:
     path: str | None  # local CSV/JSONL for source=file
     revision: str | None  # pinned dataset revision for the hf_* sources
     n_jobs: int = bounded(AT_LEAST_1)  # job postings generated (D_base)
-    pairs_per_job: int = bounded(AT_LEAST_1)  # profiles paired with each posting
+    pairs_per_job: int = bounded(AT_LEAST_1)  # résumés paired with each posting
     n_cls_pairs: int = bounded(AT_LEAST_1)  # unlabelled pairs T2 labels for the classifier (D_cls)
     hard_negative_frac: float = bounded(UNIT)  # share of D_cls that are interaction-style hard negatives
     val_frac: float = bounded(UNIT)

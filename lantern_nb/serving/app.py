@@ -1,11 +1,11 @@
 """The HTTP service (FastAPI): job ingestion with compression, fit classification, explanation.
 
 Endpoints (paper Sec. 3.5.3):
-  POST /v1/jobs     {"text"}                              -> job_id, summary, summary_source, warning,
-                                                             chars_before/after
-  POST /v1/fit      {"job_id" | "job_text", "profile"}    -> label, probabilities, timing_ms, warning
-  POST /v1/explain  {"job_id" | "job_text", "profile"}    -> label, explanation lines, timing_ms, warning
-  GET  /healthz                                           -> status, per-module batching counters
+  POST /v1/jobs     {"text"}                               -> job_id, summary, summary_source, warning,
+                                                              chars_before/after
+  POST /v1/fit      {"job_id" | "job_text", "resume_text"} -> label, probabilities, timing_ms, warning
+  POST /v1/explain  {"job_id" | "job_text", "resume_text"} -> label, explanation lines, timing_ms, warning
+  GET  /healthz                                            -> status, per-module batching counters
 Every client mistake is answered with a 4xx JSON body {"error", "message", "details"} whose message
 says what is wrong and how to fix it; every text passes the package's one text check
 (`lantern_nb.textcheck.check_text`: 413 over max_text_chars, 422 control characters or HTML/XML).
@@ -37,8 +37,8 @@ MAX_STORED_JOBS = 100_000  # oldest jobs are evicted beyond this (bounded memory
 
 _EXAMPLES = {
     "/v1/jobs": '{"text": "<full job description>"}',
-    "/v1/fit": '{"job_id": "<id from POST /v1/jobs>", "profile": "<member profile>"} '
-               'or {"job_text": "<job description>", "profile": "<member profile>"}',
+    "/v1/fit": '{"job_id": "<id from POST /v1/jobs>", "resume_text": "<candidate résumé>"} '
+               'or {"job_text": "<job description>", "resume_text": "<candidate résumé>"}',
 }
 _EXAMPLES["/v1/explain"] = _EXAMPLES["/v1/fit"]
 _ENDPOINTS = "POST /v1/jobs, POST /v1/fit, POST /v1/explain, GET /healthz"
@@ -82,14 +82,14 @@ class JobIn(BaseModel):
 
 
 class PairIn(BaseModel):
-    """Body of POST /v1/fit and /v1/explain: a stored job (job_id) or a raw one (job_text), plus a profile."""
+    """Body of POST /v1/fit and /v1/explain: a stored job (job_id) or a raw one (job_text), plus a résumé."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
     job_id: str | None = None
     job_text: str | None = None
-    profile: str
+    resume_text: str
 
-    @field_validator("job_id", "job_text", "profile")
+    @field_validator("job_id", "job_text", "resume_text")
     @classmethod
     def _fields_valid(cls, v: str | None) -> str | None:
         return _check_text(v)
@@ -282,11 +282,11 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
         return out
 
     def classify_batch(items: list[tuple[str, str]]) -> list[dict[str, float]]:
-        jobs, profiles = [j for j, _ in items], [p for _, p in items]
-        return proba_rows(models.classifier.predict_proba(jobs, profiles), len(items))
+        jobs, resumes = [j for j, _ in items], [r for _, r in items]
+        return proba_rows(models.classifier.predict_proba(jobs, resumes), len(items))
 
     def explain_batch(items: list[tuple[str, str, str]]) -> list[list[str]]:
-        out = models.explainer.explain([j for j, _, _ in items], [p for _, p, _ in items], [lab for _, _, lab in items])
+        out = models.explainer.explain([j for j, _, _ in items], [r for _, r, _ in items], [lab for _, _, lab in items])
         if any(isinstance(lines, str) for lines in out):
             raise RuntimeError("explainer returned a string where a list of lines was expected")
         return [[str(line) for line in lines] for lines in out]
@@ -377,9 +377,9 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
 
     async def classify(body: PairIn, timing: dict[str, float]) -> tuple[str, str | None, dict[str, float], str,
                                                                         str | None]:
-        check_field("profile", body.profile)
+        check_field("resume_text", body.resume_text)
         job, job_id, warning = await resolve_job(body, timing)
-        probs = await run("classify", (job, body.profile), timing)
+        probs = await run("classify", (job, body.resume_text), timing)
         return job, job_id, probs, top_label(probs), warning
 
     @app.post("/v1/jobs", response_model=JobOut, status_code=201)
@@ -396,7 +396,7 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
 
     @app.post("/v1/fit", response_model=FitOut)
     async def fit(body: PairIn) -> FitOut:
-        """Fit level and class probabilities for a job (stored or raw) and a profile."""
+        """Fit level and class probabilities for a job (stored or raw) and a résumé."""
         t_all, timing = time.perf_counter(), {}
         _, job_id, probs, label, warning = await classify(body, timing)
         timing["total"] = round((time.perf_counter() - t_all) * 1000, 3)
@@ -407,7 +407,7 @@ def create_app(models: ServingModels, cfg: Profile | ServingCfg, *, batching: bo
         """The classifier's label plus explanation lines conditioned on it."""
         t_all, timing = time.perf_counter(), {}
         job, job_id, probs, label, warning = await classify(body, timing)
-        lines = await run("explain", (job, body.profile, label), timing)
+        lines = await run("explain", (job, body.resume_text, label), timing)
         timing["total"] = round((time.perf_counter() - t_all) * 1000, 3)
         return ExplainOut(label=label, probabilities=probs, job_id=job_id, explanation=lines, timing_ms=timing,
                           warning=warning)

@@ -1,6 +1,6 @@
 """The Table 5 serving benchmark in one call: the service in its own processes, load from this one.
 
-`run_benchmark(cfg, jobs, profiles)` starts two `ServerProcess`es at once over the same trained
+`run_benchmark(cfg, jobs, resumes)` starts two `ServerProcess`es at once over the same trained
 models — micro-batched and one-request-at-a-time — and, against the batched one, runs
 1. the paper's traffic mix (summarize 4 : classify 30 : explain 1), bounded by
    `serving.n_requests` and `serving.duration_s`: per-module throughput and P50/P95 latency;
@@ -37,7 +37,7 @@ GOALS: dict[str, float] = {
 def sample_texts(cfg: Profile, n_jobs: int = 24, pairs_per_job: int = 2) -> tuple[list[str], list[str]]:
     """Load-test inputs: pairs of the profile's corpus (D_base) when built, else generated ones.
 
-    Returns (distinct job texts, profile texts); jobs are the full postings (the service compresses them).
+    Returns (distinct job texts, résumé texts); jobs are the full postings (the service compresses them).
     """
     from lantern_nb.artifacts import MissingArtifactError
 
@@ -51,10 +51,10 @@ def sample_texts(cfg: Profile, n_jobs: int = 24, pairs_per_job: int = 2) -> tupl
         pairs = generate_pairs(n_jobs, pairs_per_job, cfg.seed + 7, stream="serving", progress=False)
     by_job: dict[str, list[str]] = {}
     for p in pairs:
-        by_job.setdefault(p.job_text, []).append(p.profile_text)
+        by_job.setdefault(p.job_text, []).append(p.resume_text)
     jobs = list(by_job)[:n_jobs]
-    profiles = [prof for j in jobs for prof in by_job[j][:pairs_per_job]]
-    return jobs, profiles
+    resumes = [r for j in jobs for r in by_job[j][:pairs_per_job]]
+    return jobs, resumes
 
 
 @dataclass
@@ -85,12 +85,12 @@ class BenchmarkResult:
         return df
 
 
-def _warm_up(base_url: str, jobs: Sequence[str], profiles: Sequence[str], job_ids: dict[str, str],
+def _warm_up(base_url: str, jobs: Sequence[str], resumes: Sequence[str], job_ids: dict[str, str],
              concurrency: int) -> None:
     """Unrecorded requests so lazy initialisation (first batch shapes, allocator) is not measured."""
-    run_load(base_url, jobs, profiles, mix={"classify": 1}, n_requests=2 * concurrency, duration_s=30.0,
+    run_load(base_url, jobs, resumes, mix={"classify": 1}, n_requests=2 * concurrency, duration_s=30.0,
              concurrency=concurrency, job_ids=job_ids)
-    run_load(base_url, jobs, profiles, mix={"explain": 1}, n_requests=1, duration_s=30.0, concurrency=1,
+    run_load(base_url, jobs, resumes, mix={"explain": 1}, n_requests=1, duration_s=30.0, concurrency=1,
              job_ids=job_ids)
 
 
@@ -113,7 +113,7 @@ def start_servers(cfg: Profile, overrides: dict[str, Any] | None = None, *,
     return batched, single
 
 
-def run_benchmark(cfg: Profile, jobs: Sequence[str], profiles: Sequence[str], *,
+def run_benchmark(cfg: Profile, jobs: Sequence[str], resumes: Sequence[str], *,
                   servers: tuple[ServerProcess, ServerProcess] | None = None,
                   overrides: dict[str, Any] | None = None, models: str = "lantern_nb.serving.pipeline:load_models",
                   torch_threads: int | None = None, phase_s: float | None = None, seed: int = 0,
@@ -142,25 +142,25 @@ def run_benchmark(cfg: Profile, jobs: Sequence[str], profiles: Sequence[str], *,
         steps.set_postfix_str("ingest + warm-up")
         ids = ingest_jobs(batched.base_url, jobs, concurrency=min(s.concurrency, s.max_batch))
         ids_single = ingest_jobs(single.base_url, jobs, concurrency=min(s.concurrency, s.max_batch))
-        _warm_up(batched.base_url, jobs, profiles, ids, s.concurrency)
-        _warm_up(single.base_url, jobs, profiles, ids_single, s.concurrency)
+        _warm_up(batched.base_url, jobs, resumes, ids, s.concurrency)
+        _warm_up(single.base_url, jobs, resumes, ids_single, s.concurrency)
         steps.update()
         steps.set_postfix_str("traffic mix")
         t0 = time.perf_counter()
-        records = run_load(batched.base_url, jobs, profiles, mix=s.mix, n_requests=s.n_requests,
+        records = run_load(batched.base_url, jobs, resumes, mix=s.mix, n_requests=s.n_requests,
                            duration_s=s.duration_s, concurrency=s.concurrency, seed=seed, job_ids=ids)
         mixed_s = time.perf_counter() - t0
         steps.update()
         capacity = pd.DataFrame()
         for module in MODULES:
             steps.set_postfix_str(f"saturate {module}")
-            row = module_capacity(batched.base_url, jobs, profiles, concurrency=s.concurrency,
+            row = module_capacity(batched.base_url, jobs, resumes, concurrency=s.concurrency,
                                   n_requests=s.n_requests, duration_s=phase, modules=[module],
                                   normalize_to=module, seed=seed, job_ids=ids)
             capacity = pd.concat([capacity, row])
             steps.update()
         steps.set_postfix_str("classify one at a time")
-        unbatched = module_capacity(single.base_url, jobs, profiles, concurrency=s.concurrency,
+        unbatched = module_capacity(single.base_url, jobs, resumes, concurrency=s.concurrency,
                                     n_requests=s.n_requests, duration_s=phase, modules=["classify"],
                                     normalize_to="classify", seed=seed, job_ids=ids_single)
         steps.update()
@@ -174,13 +174,13 @@ def run_benchmark(cfg: Profile, jobs: Sequence[str], profiles: Sequence[str], *,
                 "max_wait_ms": s.max_wait_ms, "concurrency": s.concurrency, "n_requests": s.n_requests,
                 "duration_s": s.duration_s, "phase_s": phase, "torch_threads": batched.torch_threads,
                 "explain_max_new_tokens": s.explain_max_new_tokens, "mix": dict(s.mix),
-                "n_jobs": len(set(jobs)), "n_profiles": len(profiles), "startup_s": round(startup_s, 2),
+                "n_jobs": len(set(jobs)), "n_resumes": len(resumes), "startup_s": round(startup_s, 2),
                 "mixed_run_s": round(mixed_s, 2), "total_s": round(time.perf_counter() - t_all, 2)}
     return BenchmarkResult(load=summarize_load(records), records=records, capacity=capacity, batching=cmp,
                            models=served, settings=settings)
 
 
-def model_costs(models: Any, jobs: Sequence[str], profiles: Sequence[str], batch_sizes: Sequence[int] = (1, 32),
+def model_costs(models: Any, jobs: Sequence[str], resumes: Sequence[str], batch_sizes: Sequence[int] = (1, 32),
                 seconds: float = 2.0, torch_threads: int | None = None) -> pd.DataFrame:
     """Model-only throughput (no HTTP, no queueing) of the classification and explanation modules,
     in this process with the server's torch thread count, at each batch size.
@@ -200,15 +200,15 @@ def model_costs(models: Any, jobs: Sequence[str], profiles: Sequence[str], batch
         summaries = dict(zip(uniq, models.summarizer.summarize(uniq)))
         n = max(batch_sizes)
         js = [summaries[jobs[i % len(jobs)]] for i in range(n)]
-        ps = [profiles[i % len(profiles)] for i in range(n)]
+        rs = [resumes[i % len(resumes)] for i in range(n)]
         rows = []
         for module in ("classify", "explain"):
             for b in batch_sizes:
                 def call() -> None:
                     if module == "classify":
-                        models.classifier.predict_proba(js[:b], ps[:b])
+                        models.classifier.predict_proba(js[:b], rs[:b])
                     else:
-                        models.explainer.explain(js[:b], ps[:b], ["High"] * b)
+                        models.explainer.explain(js[:b], rs[:b], ["High"] * b)
                 call()  # warm-up
                 done, t0 = 0, time.perf_counter()
                 while done == 0 or time.perf_counter() - t0 < seconds:

@@ -36,10 +36,10 @@ def cli_fit(args: argparse.Namespace) -> int:
     from lantern_nb.profiles import load_profile
     from lantern_nb.schema import read_text_file
 
-    cfg = load_profile(args.run_profile)
+    cfg = load_profile(args.profile)
     job = read_text_file(args.job_file, "job", cfg.serving.max_text_chars)
-    profile = read_text_file(args.profile_file, "profile", cfg.serving.max_text_chars)
-    rep = fit_pair(load_models(cfg), job, profile, explain=args.explain)
+    resume = read_text_file(args.resume_file, "resume", cfg.serving.max_text_chars)
+    rep = fit_pair(load_models(cfg), job, resume, explain=args.explain)
     if rep.warning:
         print(f"warning: {rep.warning}", file=sys.stderr)
     print(format_report(rep))

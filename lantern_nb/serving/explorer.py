@@ -1,4 +1,4 @@
-"""A JupyterLab fit explorer (ipywidgets): paste a job and a profile, see what each module does.
+"""A JupyterLab fit explorer (ipywidgets): paste a job and a résumé, see what each module does.
 
 The modules run in-process (`fit_pair`), so the widget needs no server; it shows the label,
 the class probabilities, the explanation, the compressed job and each module's wall time.
@@ -53,7 +53,7 @@ def under_papermill() -> bool:
     return False
 
 
-def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
+def fit_explorer(models: ServingModels, job_text: str = "", resume_text: str = "",
                  max_text_chars: int | None = None) -> Any:
     """The explorer widget (display it as a cell's last expression); optional initial texts.
 
@@ -63,13 +63,13 @@ def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
 
     box = dict(layout=w.Layout(width="100%", height="160px"))
     job = w.Textarea(value=job_text, placeholder="Paste a job description", description="Job", **box)
-    prof = w.Textarea(value=profile, placeholder="Paste a member profile", description="Profile", **box)
+    resume = w.Textarea(value=resume_text, placeholder="Paste a résumé", description="Résumé", **box)
     explain = w.Checkbox(value=True, description="Explain", indent=False)
     button = w.Button(description="Evaluate fit", button_style="primary", icon="search")
     out = w.HTML()
 
     def run(_: Any = None) -> None:
-        texts = {"job description": job.value, "profile": prof.value}
+        texts = {"job description": job.value, "résumé": resume.value}
         missing = [k for k, v in texts.items() if not v.strip()]
         if missing:
             out.value = f"<b style='color:#d9534f'>Paste a {' and a '.join(missing)} first.</b>"
@@ -82,14 +82,14 @@ def fit_explorer(models: ServingModels, job_text: str = "", profile: str = "",
             return
         button.disabled, out.value = True, "<i>running...</i>"
         try:
-            out.value = report_html(fit_pair(models, job.value, prof.value, explain=explain.value))
+            out.value = report_html(fit_pair(models, job.value, resume.value, explain=explain.value))
         except Exception as e:
             out.value = f"<b style='color:#d9534f'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</b>"
         finally:
             button.disabled = False
 
     button.on_click(run)
-    return w.VBox([job, prof, w.HBox([button, explain]), out])
+    return w.VBox([job, resume, w.HBox([button, explain]), out])
 
 
 __all__ = ["fit_explorer", "report_html", "under_papermill"]

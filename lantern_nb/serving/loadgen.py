@@ -144,16 +144,16 @@ def _check_mix(mix: Mapping[str, float]) -> dict[str, float]:
     return weights
 
 
-def plan_requests(mix: Mapping[str, float], n_requests: int, n_jobs: int, n_profiles: int,
+def plan_requests(mix: Mapping[str, float], n_requests: int, n_jobs: int, n_resumes: int,
                   seed: int = 0) -> list[tuple[str, int, int]]:
-    """The run's request sequence as (module, job index, profile index), drawn by a seeded RNG."""
+    """The run's request sequence as (module, job index, résumé index), drawn by a seeded RNG."""
     weights = _check_mix(mix)
-    if n_jobs < 1 or n_profiles < 1:
-        raise ValueError("load generation needs at least one sample job and one sample profile")
+    if n_jobs < 1 or n_resumes < 1:
+        raise ValueError("load generation needs at least one sample job and one sample résumé")
     rng = random.Random(seed)
     names = list(weights)
     mods = rng.choices(names, weights=[weights[m] for m in names], k=n_requests)
-    return [(m, rng.randrange(n_jobs), rng.randrange(n_profiles)) for m in mods]
+    return [(m, rng.randrange(n_jobs), rng.randrange(n_resumes)) for m in mods]
 
 
 async def _ingest(client: httpx.AsyncClient, jobs: Sequence[str], concurrency: int) -> list[str]:
@@ -217,7 +217,7 @@ class RawConnection:
         self._reader = self._writer = None
 
 
-async def arun_load(base_url: str, jobs: Sequence[str], profiles: Sequence[str], *, mix: Mapping[str, float],
+async def arun_load(base_url: str, jobs: Sequence[str], resumes: Sequence[str], *, mix: Mapping[str, float],
                     n_requests: int, duration_s: float, concurrency: int, seed: int = 0,
                     timeout_s: float = 60.0, job_ids: Mapping[str, str] | None = None) -> list[RequestRecord]:
     """Async `run_load`: ingest the sample jobs if the mix needs ids and `job_ids` ({text: id} from an
@@ -225,7 +225,7 @@ async def arun_load(base_url: str, jobs: Sequence[str], profiles: Sequence[str],
     _check_loopback(base_url)
     if concurrency < 1 or n_requests < 0 or duration_s <= 0:
         raise ValueError("concurrency must be >= 1, n_requests >= 0, duration_s > 0")
-    plan = plan_requests(mix, n_requests, len(jobs), len(profiles), seed)
+    plan = plan_requests(mix, n_requests, len(jobs), len(resumes), seed)
     records: list[RequestRecord] = []
     limits = httpx.Limits(max_connections=concurrency + 1, max_keepalive_connections=concurrency + 1)
     async with httpx.AsyncClient(base_url=base_url, trust_env=False, limits=limits,
@@ -249,10 +249,10 @@ async def arun_load(base_url: str, jobs: Sequence[str], profiles: Sequence[str],
         conn = RawConnection(host, port)
         try:
             while next_i < len(plan) and time.perf_counter() < deadline:
-                module, j, p = plan[next_i]
+                module, j, r = plan[next_i]
                 next_i += 1
                 body = ({"text": jobs[j]} if module == "summarize"
-                        else {"job_id": id_of[jobs[j]], "profile": profiles[p]})
+                        else {"job_id": id_of[jobs[j]], "resume_text": resumes[r]})
                 t0 = time.perf_counter()
                 try:
                     status, data = await asyncio.wait_for(conn.post_json(ENDPOINTS[module], body), timeout_s)
@@ -269,11 +269,11 @@ async def arun_load(base_url: str, jobs: Sequence[str], profiles: Sequence[str],
     return records
 
 
-def run_load(base_url: str, jobs: Sequence[str], profiles: Sequence[str], *, mix: Mapping[str, float],
+def run_load(base_url: str, jobs: Sequence[str], resumes: Sequence[str], *, mix: Mapping[str, float],
              n_requests: int, duration_s: float, concurrency: int, seed: int = 0,
              timeout_s: float = 60.0, job_ids: Mapping[str, str] | None = None) -> list[RequestRecord]:
     """Closed-loop load at `mix` against `base_url`; stops after `n_requests` or `duration_s`, whichever first."""
-    return _run_coro(arun_load(base_url, jobs, profiles, mix=mix, n_requests=n_requests, duration_s=duration_s,
+    return _run_coro(arun_load(base_url, jobs, resumes, mix=mix, n_requests=n_requests, duration_s=duration_s,
                                concurrency=concurrency, seed=seed, timeout_s=timeout_s, job_ids=job_ids))
 
 
@@ -290,11 +290,11 @@ def ingest_jobs(base_url: str, jobs: Sequence[str], concurrency: int = 8,
     return _run_coro(go())
 
 
-def run_load_cfg(base_url: str, jobs: Sequence[str], profiles: Sequence[str], cfg: Profile | ServingCfg,
+def run_load_cfg(base_url: str, jobs: Sequence[str], resumes: Sequence[str], cfg: Profile | ServingCfg,
                  seed: int = 0) -> list[RequestRecord]:
     """`run_load` with the profile's mix, count, duration and concurrency."""
     s = _serving(cfg)
-    return run_load(base_url, jobs, profiles, mix=s.mix, n_requests=s.n_requests, duration_s=s.duration_s,
+    return run_load(base_url, jobs, resumes, mix=s.mix, n_requests=s.n_requests, duration_s=s.duration_s,
                     concurrency=s.concurrency, seed=seed)
 
 
@@ -323,7 +323,7 @@ def _module_counters(client: httpx.Client) -> dict[str, dict[str, Any]]:
     return client.get("/healthz").json()["modules"]
 
 
-def module_capacity(base_url: str, jobs: Sequence[str], profiles: Sequence[str], *,
+def module_capacity(base_url: str, jobs: Sequence[str], resumes: Sequence[str], *,
                     concurrency: int | Mapping[str, int], n_requests: int | Mapping[str, int], duration_s: float,
                     modules: Sequence[str] = MODULES, normalize_to: str = "explain",
                     seed: int = 0, progress: bool = False, job_ids: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -344,7 +344,7 @@ def module_capacity(base_url: str, jobs: Sequence[str], profiles: Sequence[str],
             conc = concurrency[module] if isinstance(concurrency, Mapping) else concurrency
             before = _module_counters(client)[module]
             t0 = time.perf_counter()
-            records = run_load(base_url, jobs, profiles, mix={module: 1}, n_requests=n, duration_s=duration_s,
+            records = run_load(base_url, jobs, resumes, mix={module: 1}, n_requests=n, duration_s=duration_s,
                                concurrency=conc, seed=seed, job_ids=job_ids)
             phase_s = time.perf_counter() - t0
             after = _module_counters(client)[module]
@@ -371,7 +371,7 @@ class BatchingComparison:
 
 
 def batching_comparison(models: ServingModels, cfg: Profile | ServingCfg, jobs: Sequence[str],
-                        profiles: Sequence[str], *, concurrency: int | None = None, n_requests: int | None = None,
+                        resumes: Sequence[str], *, concurrency: int | None = None, n_requests: int | None = None,
                         duration_s: float | None = None, module: str = "classify",
                         seed: int = 0) -> BatchingComparison:
     """Saturate `module` on two servers over the same `models`, batching on then off; compare capacities.
@@ -387,7 +387,7 @@ def batching_comparison(models: ServingModels, cfg: Profile | ServingCfg, jobs: 
     rows = {}
     for mode, batching in (("batched", True), ("one_at_a_time", False)):
         with ServerThread(create_app(models, s, batching=batching)) as srv:
-            cap = module_capacity(srv.base_url, jobs, profiles, concurrency=conc, n_requests=n, duration_s=dur,
+            cap = module_capacity(srv.base_url, jobs, resumes, concurrency=conc, n_requests=n, duration_s=dur,
                                   modules=[module], normalize_to=module, seed=seed)
         rows[mode] = cap.loc[module].drop(labels=["throughput_norm"]).to_dict()
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("mode")

@@ -29,14 +29,14 @@ class SummarizationModule(Protocol):
 class ClassificationModule(Protocol):
     """Fit-level classifier: an [n, 3] array of probabilities over LABELS (Low, Medium, High)."""
 
-    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray: ...
+    def predict_proba(self, jobs: list[str], resumes: list[str]) -> np.ndarray: ...
 
 
 @runtime_checkable
 class ExplanationModule(Protocol):
     """Explanation student: rationale lines per pair, conditioned on the predicted label."""
 
-    def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]: ...
+    def explain(self, jobs: list[str], resumes: list[str], labels: list[str]) -> list[list[str]]: ...
 
 
 @dataclass
@@ -76,7 +76,7 @@ def usable_summary(job_text: str, summary: str) -> tuple[str, str, str | None]:
     """The job summary to classify against, as (summary, source, warning).
 
     A summarizer can return an empty string (a degenerate generation); classifying against it
-    would score the profile against nothing. Then the rule-based JD compression (paper Sec. 3.5.1,
+    would score the résumé against nothing. Then the rule-based JD compression (paper Sec. 3.5.1,
     the extractor the summarizer is trained on) stands in: source "rules" plus a warning. Raises
     `TextRefused` (422) when both are empty, i.e. the ad holds no text to compress.
     """
@@ -110,7 +110,7 @@ class FitReport:
     warning: str | None = None
 
 
-def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: bool = True,
+def fit_pair(models: ServingModels, job_text: str, resume: str, *, explain: bool = True,
              summarize: bool = True) -> FitReport:
     """Summarize the job (unless `summarize=False`), classify, optionally explain; time each module."""
     timing: dict[str, float] = {}
@@ -121,13 +121,13 @@ def fit_pair(models: ServingModels, job_text: str, profile: str, *, explain: boo
         summary, source, warning = usable_summary(job_text, models.summarizer.summarize([job_text])[0])
         timing["summarize"] = (time.perf_counter() - t0) * 1000
     t0 = time.perf_counter()
-    probs = proba_rows(models.classifier.predict_proba([summary], [profile]), 1)[0]
+    probs = proba_rows(models.classifier.predict_proba([summary], [resume]), 1)[0]
     timing["classify"] = (time.perf_counter() - t0) * 1000
     label = top_label(probs)
     lines = None
     if explain:
         t0 = time.perf_counter()
-        lines = list(models.explainer.explain([summary], [profile], [label])[0])
+        lines = list(models.explainer.explain([summary], [resume], [label])[0])
         timing["explain"] = (time.perf_counter() - t0) * 1000
     timing["total"] = (time.perf_counter() - t_all) * 1000
     return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing,

@@ -42,12 +42,12 @@ class FakeSummarizer(_Delay):
 
 
 class FakeClassifier(_Delay):
-    """Probabilities from the share of job words found in the profile."""
+    """Probabilities from the share of job words found in the résumé."""
 
-    def predict_proba(self, jobs: list[str], profiles: list[str]) -> np.ndarray:
+    def predict_proba(self, jobs: list[str], resumes: list[str]) -> np.ndarray:
         self._wait()
         out = []
-        for j, p in zip(jobs, profiles):
+        for j, p in zip(jobs, resumes):
             jw, pw = set(_words(j)), set(_words(p))
             o = len(jw & pw) / max(len(jw), 1)
             logits = np.array([1.0 - 8 * o, 0.5, 8 * o - 1.5])
@@ -57,12 +57,12 @@ class FakeClassifier(_Delay):
 
 
 class FakeExplainer(_Delay):
-    """Two lines: the label, and the words job and profile share."""
+    """Two lines: the label, and the words job and résumé share."""
 
-    def explain(self, jobs: list[str], profiles: list[str], labels: list[str]) -> list[list[str]]:
+    def explain(self, jobs: list[str], resumes: list[str], labels: list[str]) -> list[list[str]]:
         self._wait()
         return [[f"Fit is {lab}", "shared: " + (", ".join(sorted(set(_words(j)) & set(_words(p)))[:5]) or "nothing")]
-                for j, p, lab in zip(jobs, profiles, labels)]
+                for j, p, lab in zip(jobs, resumes, labels)]
 
 
 def fake_models(cfg: Profile | None = None, *, sum_delay: float = 0.0, cls_delay: float = 0.0,
@@ -72,11 +72,11 @@ def fake_models(cfg: Profile | None = None, *, sum_delay: float = 0.0, cls_delay
 
 
 def sample_corpus(n_jobs: int = 12, pairs_per_job: int = 2, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Generated (job texts, profile texts), one profile per pair."""
+    """Generated (job texts, résumé texts), one résumé per pair."""
     from lantern_nb.data import generate_pairs
 
     pairs = generate_pairs(n_jobs, pairs_per_job, seed, progress=False)
-    return list(dict.fromkeys(p.job_text for p in pairs)), [p.profile_text for p in pairs]
+    return list(dict.fromkeys(p.job_text for p in pairs)), [p.resume_text for p in pairs]
 
 
 def tiny_models(cfg: Profile | None = None, *, classifier_spec: str = "tiny-modernbert:h64-l1",
@@ -91,8 +91,8 @@ def tiny_models(cfg: Profile | None = None, *, classifier_spec: str = "tiny-mode
     from lantern_nb.explainer import Explainer
     from lantern_nb.summarizer import RuleSummarizer
 
-    jobs, profiles = sample_corpus(seed=seed)
-    tok = model_specs.train_tokenizer(jobs + profiles, vocab)
+    jobs, resumes = sample_corpus(seed=seed)
+    tok = model_specs.train_tokenizer(jobs + resumes, vocab)
     if not getattr(tok, "chat_template", None):
         tok.chat_template = model_specs.CHAT_TEMPLATE
     cspec = model_specs.parse_spec(classifier_spec)

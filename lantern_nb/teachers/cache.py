@@ -152,7 +152,7 @@ class CachedTeacher:
         self.name = getattr(teacher, "name", backend)
 
     def _key(self, pair: Pair) -> str:
-        msgs = [{"role": "job", "content": pair.job_text}, {"role": "profile", "content": pair.profile_text}]
+        msgs = [{"role": "job", "content": pair.job_text}, {"role": "resume", "content": pair.resume_text}]
         return cache_key(self.backend, self.version, msgs, {})
 
     def label(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:

@@ -42,7 +42,7 @@ def build_chat_backend(cfg: Profile, backend: str) -> Any:
     if backend == "openai":
         if not t.model:
             raise ValueError(f"the openai backend needs teacher.model (and teacher.base_url) in profile "
-                             f"'{cfg.name}'; the paper profile sets gpt-4o (`--run-profile paper`)")
+                             f"'{cfg.name}'; the paper profile sets gpt-4o (`--profile paper`)")
         return OpenAIChatBackend(t.base_url or "https://api.openai.com/v1", t.model, api_key_env=t.api_key_env,
                                  concurrency=t.concurrency, timeout_s=t.timeout_s, max_retries=t.max_retries)
     raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
@@ -146,10 +146,10 @@ def cli_teach(args: argparse.Namespace) -> int:
     """`python -m lantern_nb teach`: label one pair; `--json` prints only the output-schema JSON."""
     from lantern_nb.profiles import load_profile
 
-    cfg = load_profile(args.run_profile)
+    cfg = load_profile(args.profile)
     job = read_text_file(args.job_file, "job", cfg.serving.max_text_chars)
-    profile = read_text_file(args.profile_file, "profile", cfg.serving.max_text_chars)
-    pair = Pair(pair_id="cli", job_id="cli", job_text=job, profile_text=profile)
+    resume = read_text_file(args.resume_file, "resume", cfg.serving.max_text_chars)
+    pair = Pair(pair_id="cli", job_id="cli", job_text=job, resume_text=resume)
     # Anything a library prints while loading goes to stderr: stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
         teacher = build_teacher(cfg, backend=args.backend, cache=CallCache(None), simulate=False, progress=False)

@@ -2,7 +2,7 @@
 
 * `monolithic` -- one call per pair asking for the whole output JSON.
 * `decomposed` -- the chain the paper recommends: (a) extract the job's qualifications, (b)
-  evaluate the profile against them, (c) summarise into label, score and explanation. Each step
+  evaluate the résumé against them, (c) summarise into label, score and explanation. Each step
   is batched across pairs; pairs sharing a job share step (a). The final JSON is assembled from
   the steps: qualifications from (a), evaluation from (b), label/score/explanation from (c).
 
@@ -119,7 +119,7 @@ class LLMTeacher:
         return self._decomposed(pairs)
 
     def _monolithic(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
-        batch = [prompts.monolithic_messages(p.job_text, p.profile_text) for p in pairs]
+        batch = [prompts.monolithic_messages(p.job_text, p.resume_text) for p in pairs]
         texts, hits = self.complete(batch, "monolithic")
         outs = []
         for p, m, raw, h in zip(pairs, batch, texts, hits):
@@ -158,7 +158,7 @@ class LLMTeacher:
         quals = step("extract", live, [prompts.extract_messages(p.job_text) for p in pairs], parse_qualifications)
         live = [i for i in live if errors[i] is None]
         q_json = {i: json.dumps({"qualifications": _dicts(quals[i])}, ensure_ascii=False) for i in live}
-        evals = step("evaluate", live, [prompts.evaluate_messages(pairs[i].profile_text, q_json[i]) for i in live],
+        evals = step("evaluate", live, [prompts.evaluate_messages(pairs[i].resume_text, q_json[i]) for i in live],
                      parse_evaluation)
         live = [i for i in live if errors[i] is None]
         e_json = {i: json.dumps({"evaluation": _dicts(evals[i])}, ensure_ascii=False) for i in live}

@@ -5,12 +5,12 @@
     requirement sentences in prose ("You should have 3+ years of ..., a valid CDL and ...") split
     into clauses; importance from the heading (required / preferred sections) and item markers
     ("preferred", "nice to have", "a plus", "bonus", "ideally").
-(b) Evaluation - each qualification against the profile: lexicon matching with synonyms
+(b) Evaluation - each qualification against the résumé: lexicon matching with synonyms
     (`lexicon.py`) of skills, tools, degrees (level and field), licenses, certifications and
     languages; years of experience from dated experience lines (overlaps merged, "Present" =
     `REFERENCE_DATE` so results are deterministic), counting only roles relevant to the
     requirement's domain. Verdict met / partial / missing with verbatim evidence: an exact
-    substring of the profile (the matching line, or its sentence when the line is long).
+    substring of the résumé (the matching line, or its sentence when the line is long).
 (c) Summary - the scoring rule:
       value(met) = 1, value(partial) = 0.5, value(missing) = 0;
       R = mean value of required qualifications, P = mean value of preferred ones;
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Sequence
 
-from lantern_nb import profiles
+from lantern_nb.profiles import Profile
 from lantern_nb.schema import Evaluation, FitResult, Pair, Qualification
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.lexicon import BY_NAME, TERMS, Term, TermMatch, ancestors, find_terms, occupation_families
@@ -522,9 +522,9 @@ def merge_months(intervals: Sequence[tuple[int, int]]) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# the profile
+# the résumé
 
-_PROFILE_HEADS = {
+_RESUME_HEADS = {
     "experience": r"experience|employment|work history|career|professional background|positions held|"
                   r"relevant experience|work|history",
     "education": r"education|academic|degrees?|schooling|training and education|qualifications",
@@ -540,7 +540,7 @@ _PROFILE_HEADS = {
 class Role:
     start: int
     end: int
-    line_start: int  # char offset of the date line in the profile
+    line_start: int  # char offset of the date line in the résumé
     line_end: int
     context: str  # title + date line + description
     title_span: tuple[int, int]  # char span of the title (or date) line
@@ -552,7 +552,7 @@ class Role:
 
 
 @dataclass
-class Profile:
+class Resume:
     text: str
     lines: list[tuple[int, int, str]]  # (start, end, section) per non-empty line
     roles: list[Role]
@@ -563,18 +563,18 @@ class Profile:
         return merge_months([(r.start, r.end) for r in self.roles])
 
 
-def _profile_section(line: str) -> str | None:
+def _resume_section(line: str) -> str | None:
     s = re.sub(r"^#+\s*|\*\*", "", line).strip().rstrip(":").strip()
     if not s or len(s.split()) > 4 or _is_bullet(line) or re.search(r"[.,;]$|\d", s):
         return None
-    for name, pat in _PROFILE_HEADS.items():
+    for name, pat in _RESUME_HEADS.items():
         if re.fullmatch(r"(?:[\w&]+\s+){0,2}(?:" + pat + r")(?:\s+[\w&]+){0,2}", s, re.IGNORECASE):
             return name
     return None
 
 
 @lru_cache(maxsize=4096)
-def parse_profile(text: str) -> Profile:
+def parse_resume(text: str) -> Resume:
     """Lines with their resume section, dated roles (education dates excluded) and lexicon terms."""
     lines: list[tuple[int, int, str]] = []
     section = "summary"
@@ -584,7 +584,7 @@ def parse_profile(text: str) -> Profile:
         pos = end + 1
         if not raw.strip():
             continue
-        head = _profile_section(raw)
+        head = _resume_section(raw)
         if head:
             section = head
             continue
@@ -636,12 +636,12 @@ def parse_profile(text: str) -> Profile:
         tail = text[b:b + 40].lower()
         if re.match(r"\s*(?:of\s+)?(?:[\w-]+\s+){0,3}(?:experience|in|as|working)", tail):
             stated.append((n, a, b))
-    return Profile(text, lines, roles, terms, stated)
+    return Resume(text, lines, roles, terms, stated)
 
 
-def evidence_at(profile: Profile, start: int, end: int) -> str:
-    """The verbatim profile line around [start, end); its sentence when the line is long."""
-    text = profile.text
+def evidence_at(resume: Resume, start: int, end: int) -> str:
+    """The verbatim résumé line around [start, end); its sentence when the line is long."""
+    text = resume.text
     ls = text.rfind("\n", 0, start) + 1
     le = text.find("\n", end)
     le = len(text) if le == -1 else le
@@ -670,16 +670,16 @@ class Check:
     note: str = ""
 
 
-def _profile_has(profile: Profile, term: Term) -> tuple[str, TermMatch | None]:
-    """'met' when the profile names the term or a more specific member of its family,
+def _resume_has(resume: Resume, term: Term) -> tuple[str, TermMatch | None]:
+    """'met' when the résumé names the term or a more specific member of its family,
     'partial' when it names a sibling or the more general parent, else 'missing'."""
-    if term.canonical in profile.terms:
-        return "met", profile.terms[term.canonical]
-    for m in profile.terms.values():
+    if term.canonical in resume.terms:
+        return "met", resume.terms[term.canonical]
+    for m in resume.terms.values():
         if term.canonical in ancestors(m.term):
             return "met", m
     anc = ancestors(term)
-    for m in profile.terms.values():
+    for m in resume.terms.values():
         if m.term.canonical in anc:
             return "partial", m
         if anc and anc[0] in ancestors(m.term) and m.term.category == term.category:
@@ -701,7 +701,7 @@ _FIELD_GROUPS = [
 _FIELD_NAMES = {s.lower() for t in TERMS if t.category == "field" for s in t.synonyms}
 
 
-def _degree_check(q_text: str, q_terms: list[TermMatch], profile: Profile) -> Check | None:
+def _degree_check(q_text: str, q_terms: list[TermMatch], resume: Resume) -> Check | None:
     degs = [m.term for m in q_terms if m.term.category == "degree"]
     if not degs:
         return None
@@ -713,8 +713,8 @@ def _degree_check(q_text: str, q_terms: list[TermMatch], profile: Profile) -> Ch
     alt_exp = bool(re.search(r"equivalent (?:work |practical |professional )?experience|or equivalent|"
                              r"combination of education and experience|in lieu", q_text, re.I))
     best: tuple[int, Check] | None = None
-    for s, e, sec in profile.lines:
-        line = profile.text[s:e]
+    for s, e, sec in resume.lines:
+        line = resume.text[s:e]
         pdegs = find_terms(line, ["degree", "field"])
         plevels = [m.term.level or 0 for m in pdegs if m.term.category == "degree"]
         if not plevels:
@@ -742,8 +742,8 @@ def _degree_check(q_text: str, q_terms: list[TermMatch], profile: Profile) -> Ch
             best = (rank, chk)
     if best:
         return best[1]
-    if alt_exp and profile.total_months() >= 48:
-        role = max(profile.roles, key=lambda r: r.months)
+    if alt_exp and resume.total_months() >= 48:
+        role = max(resume.roles, key=lambda r: r.months)
         return Check("degree", degs[0].canonical, "partial", role.title_span, "equivalent experience instead")
     return Check("degree", degs[0].canonical, "missing")
 
@@ -767,7 +767,7 @@ _GENERIC_DOMAIN = {"professional", "relevant", "related", "work", "industry", "e
                    "fast-paced", "similar", "field", "hand", "hands-on", "practical", "demonstrat", "recent"}
 
 
-def _years_check(q_text: str, q_terms: list[TermMatch], profile: Profile) -> Check | None:
+def _years_check(q_text: str, q_terms: list[TermMatch], resume: Resume) -> Check | None:
     spans = _years_spans(q_text)
     if not spans:
         return None
@@ -780,14 +780,14 @@ def _years_check(q_text: str, q_terms: list[TermMatch], profile: Profile) -> Che
     domain = content_words(q_text) - _GENERIC_DOMAIN - {_stem(w) for w in _NUMWORDS}
     domain = {w for w in domain if not w.isdigit()}
     generic = not families and not hard_terms and not domain
-    rel = [r for r in profile.roles if generic or _relevant(r, q_text, families, hard_terms, domain)]
-    total = profile.total_months() / 12.0
+    rel = [r for r in resume.roles if generic or _relevant(r, q_text, families, hard_terms, domain)]
+    total = resume.total_months() / 12.0
     rel_years = merge_months([(r.start, r.end) for r in rel]) / 12.0
-    ev_role = max(rel, key=lambda r: r.months) if rel else (max(profile.roles, key=lambda r: r.months)
-                                                            if profile.roles else None)
+    ev_role = max(rel, key=lambda r: r.months) if rel else (max(resume.roles, key=lambda r: r.months)
+                                                            if resume.roles else None)
     span = ev_role.title_span if ev_role else None
-    if not profile.roles and profile.stated_years:
-        n, sa, sb = max(profile.stated_years)
+    if not resume.roles and resume.stated_years:
+        n, sa, sb = max(resume.stated_years)
         rel_years = total = n
         span = (sa, sb)
     note = f"{rel_years:.1f} years relevant" + (f" of {total:.1f} total" if total - rel_years >= 0.5 else "")
@@ -832,20 +832,20 @@ def _alternative_groups(text: str, hard: list[Term], q_terms: list[TermMatch]) -
     return groups
 
 
-def _term_check(t: Term, profile: Profile) -> Check:
-    if t.canonical == "English" and "English" not in profile.terms:
-        first = profile.lines[0] if profile.lines else None
+def _term_check(t: Term, resume: Resume) -> Check:
+    if t.canonical == "English" and "English" not in resume.terms:
+        first = resume.lines[0] if resume.lines else None
         return Check("language", t.canonical, "met", first[:2] if first else None, "profile written in English")
-    verdict, m = _profile_has(profile, t)
+    verdict, m = _resume_has(resume, t)
     return Check(t.category, t.canonical, verdict, (m.start, m.end) if m else None)
 
 
-def _overlap_check(q_text: str, profile: Profile) -> Check:
+def _overlap_check(q_text: str, resume: Resume) -> Check:
     words = content_words(q_text)
     best = (0.0, None)
-    for s, e, _ in profile.lines:
-        for ss, se in sentence_spans(profile.text[s:e]):
-            ov = len(words & content_words(profile.text[s + ss:s + se]))
+    for s, e, _ in resume.lines:
+        for ss, se in sentence_spans(resume.text[s:e]):
+            ov = len(words & content_words(resume.text[s + ss:s + se]))
             ratio = ov / max(1, len(words))
             if ov and ratio > best[0]:
                 best = (ratio, (s + ss, s + ss + 1))
@@ -857,14 +857,14 @@ def _overlap_check(q_text: str, profile: Profile) -> Check:
     return Check("keywords", "keywords", "missing")
 
 
-def evaluate_qualification(q: Qualification, profile: Profile) -> tuple[Evaluation, list[Check]]:
+def evaluate_qualification(q: Qualification, resume: Resume) -> tuple[Evaluation, list[Check]]:
     """Step (b) for one qualification: facet checks combined into one verdict with evidence."""
     q_terms = find_terms(q.text)
     checks: list[Check] = []
-    deg = _degree_check(q.text, q_terms, profile)
+    deg = _degree_check(q.text, q_terms, resume)
     if deg:
         checks.append(deg)
-    yrs = _years_check(q.text, q_terms, profile)
+    yrs = _years_check(q.text, q_terms, resume)
     if yrs:
         checks.append(yrs)
     by_cat: dict[str, list[Term]] = {}
@@ -880,18 +880,18 @@ def evaluate_qualification(q: Qualification, profile: Profile) -> tuple[Evaluati
         hard = [t for t in hard if t.category != "skill"]
     if hard:
         for group in _alternative_groups(q.text, hard, q_terms):
-            checks_g = [_term_check(t, profile) for t in group]
+            checks_g = [_term_check(t, resume) for t in group]
             checks.append(max(checks_g, key=lambda c: VALUE[c.verdict]))
     soft = by_cat.get("soft", [])
     if soft and not hard and not deg and not yrs:
         for t in soft:
-            verdict, m = _profile_has(profile, t)
-            if verdict == "missing" and profile.roles:
+            verdict, m = _resume_has(resume, t)
+            if verdict == "missing" and resume.roles:
                 verdict = "partial"
             checks.append(Check("soft", t.canonical, verdict, (m.start, m.end) if m else None,
                                 "" if m else "not stated; inferred from work history"))
     if not checks:
-        checks.append(_overlap_check(q.text, profile))
+        checks.append(_overlap_check(q.text, resume))
     verdicts = {c.verdict for c in checks}
     if verdicts == {"met"}:
         verdict = "met"
@@ -904,7 +904,7 @@ def evaluate_qualification(q: Qualification, profile: Profile) -> tuple[Evaluati
     if verdict != "missing":
         ranked = sorted((c for c in checks if c.evidence_span), key=lambda c: -VALUE[c.verdict])
         if ranked:
-            evidence = evidence_at(profile, *ranked[0].evidence_span)
+            evidence = evidence_at(resume, *ranked[0].evidence_span)
     return Evaluation(qualification=q.text, verdict=verdict, evidence=evidence), checks
 
 
@@ -993,16 +993,16 @@ def explain(quals: Sequence[Qualification], evals: Sequence[Evaluation], checks:
     return lines
 
 
-def assess(job_text: str, profile_text: str) -> tuple[FitResult, dict[str, Any]]:
+def assess(job_text: str, resume_text: str) -> tuple[FitResult, dict[str, Any]]:
     """The whole decomposed protocol for one pair -> (result, intermediate steps)."""
     quals = extract_requirements(job_text)
     if not quals:
         title = job_title(job_text) or "the role"
         quals = [Qualification(text=f"Relevant experience for {title}", importance="required")]
-    profile = parse_profile(profile_text)
+    resume = parse_resume(resume_text)
     evals, checks = [], []
     for q in quals:
-        e, cs = evaluate_qualification(q, profile)
+        e, cs = evaluate_qualification(q, resume)
         evals.append(e)
         checks.append(cs)
     score, label, details = score_evaluation(quals, evals, checks)
@@ -1013,7 +1013,7 @@ def assess(job_text: str, profile_text: str) -> tuple[FitResult, dict[str, Any]]
         "evaluation": [{**asdict(e), "checks": [{"kind": c.kind, "name": c.name, "verdict": c.verdict,
                                                  "note": c.note} for c in cs]}
                        for e, cs in zip(evals, checks)],
-        "profile": {"roles": len(profile.roles), "total_years": round(profile.total_months() / 12, 2)},
+        "resume": {"roles": len(resume.roles), "total_years": round(resume.total_months() / 12, 2)},
         "score": {"score": score, "label": label, **details},
     }
     return result, steps
@@ -1024,13 +1024,13 @@ class RubricTeacher:
 
     name = "rubric"
 
-    def __init__(self, cfg: profiles.Profile | None = None):  # the run profile, not the candidate `Profile` below
+    def __init__(self, cfg: Profile | None = None):
         self.cfg = cfg
 
     def label(self, pairs: Sequence[Pair]) -> list[TeacherOutput]:
         out = []
         for p in pairs:
-            result, steps = assess(p.job_text, p.profile_text)
+            result, steps = assess(p.job_text, p.resume_text)
             out.append(TeacherOutput(pair_id=p.pair_id, raw=json.dumps(result.to_dict(), ensure_ascii=False),
                                      result=result, meta={"steps": steps}))
         return out

@@ -4,7 +4,7 @@ The offline default teacher (the rubric) does not hallucinate, so to score the f
 Sec. 4.1.3 we wrap it and corrupt a known share of its outputs:
 
 * `hallucinated_qualification` -- a qualification the job text does not support;
-* `hallucinated_evidence` -- an evidence quote that is not in the profile;
+* `hallucinated_evidence` -- an evidence quote that is not in the résumé;
 * `label_contradiction` -- a label contradicting the output's own evaluation and score;
 * `truncated_json` -- the raw JSON cut off mid-object (a parse error);
 * `missing_field` -- one top-level key dropped (a parse error).
@@ -41,7 +41,7 @@ FAKE_QUALIFICATIONS: tuple[str, ...] = (
     "Licensed harbor pilot endorsement",
     "NCCCO tower crane operator certification",
 )
-# Achievements no profile of ours contains; one not present in the profile is used.
+# Achievements no résumé of ours contains; one not present in the résumé is used.
 FAKE_EVIDENCE: tuple[str, ...] = (
     "Led a team of 14 engineers at Globex Corporation (2012-2018)",
     "Holds an MBA from the Wharton School with distinction",
@@ -113,8 +113,8 @@ class FailureSimulator:
             raw = res.to_json()
         elif mode == "hallucinated_evidence":
             res = copy.deepcopy(out.result)
-            profile = _norm(pair.profile_text)
-            pool = [e for e in FAKE_EVIDENCE if _norm(e) not in profile] or list(FAKE_EVIDENCE)
+            resume = _norm(pair.resume_text)
+            pool = [e for e in FAKE_EVIDENCE if _norm(e) not in resume] or list(FAKE_EVIDENCE)
             backed = [i for i, e in enumerate(res.evaluation) if e.verdict in ("met", "partial")]
             i = rng.choice(backed) if backed else rng.randrange(len(res.evaluation))
             res.evaluation[i].evidence = rng.choice(pool)
