@@ -14,6 +14,7 @@ Training goes through the project's one loop (`train.train` + `ClassifierObjecti
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import warnings
@@ -39,6 +40,7 @@ STRUCTURE_NAMES: dict[str, tuple[str, str, str]] = {  # structure -> (Table 4 St
     "twotower_concat": ("TwoTower", "Last", "Concat"), "twotower_dot": ("TwoTower", "Last", "DotProduct")}
 _WEIGHTS = "classifier.safetensors"
 _META = "classifier.json"
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -148,6 +150,23 @@ class ClassifierCollator:
             elif key == "soft_labels":
                 out[key] = torch.tensor(values, dtype=torch.float32)
         return out
+
+
+def input_length_limit(config: Any, tokenizer: Any, requested: int) -> int:
+    """`requested` tokens, clamped to what the backbone can embed: its `max_position_embeddings`
+    and the tokenizer's `model_max_length` when set (not transformers' huge "unset" value).
+
+    The paper profile's 8,192 exceeds MiniLM's 512 positions and Phi-3-mini-4k's 4,096; past
+    them a position lookup fails (an IndexError on CPU, a device-side assert on GPU)."""
+    limits = {"max_position_embeddings": getattr(config, "max_position_embeddings", None),
+              "tokenizer model_max_length": getattr(tokenizer, "model_max_length", None)}
+    limits = {k: int(v) for k, v in limits.items() if isinstance(v, int) and 0 < v < 1_000_000}
+    if not limits or min(limits.values()) >= requested:
+        return requested
+    name, limit = min(limits.items(), key=lambda kv: kv[1])
+    log.warning("classifier inputs clamped from %d to %d tokens (%s of %s)", requested, limit, name,
+                getattr(config, "model_type", type(config).__name__))
+    return limit
 
 
 # ----------------------------------------------------------------------------- model
@@ -313,7 +332,8 @@ def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequ
     if 0 < cap < len(rows):
         rows = random.Random(seed).sample(list(rows), cap)
     bb = build_backbone(cfg, backbone_key, seed)
-    enc = PairEncoder(bb.tokenizer, structure, cc.max_length, bb.is_decoder)
+    enc = PairEncoder(bb.tokenizer, structure, input_length_limit(bb.model.config, bb.tokenizer, cc.max_length),
+                      bb.is_decoder)
     torch.manual_seed(seed)
     model = FitClassifier(bb.model, structure, cc.mlp_hidden, freeze_backbone=cc.freeze_backbone)
     feats = enc.encode(_job_texts(rows, use_compressed), [r["resume_text"] for r in rows])
@@ -435,7 +455,7 @@ def load_classifier(path: str | Path, batch_size: int = 64) -> ServedClassifier:
     model = FitClassifier(backbone, meta["structure"], meta["mlp_hidden"])
     load_model(model, str(path / _WEIGHTS))
     tok = AutoTokenizer.from_pretrained(path / "tokenizer")
-    enc = PairEncoder(tok, meta["structure"], meta["max_length"], meta["is_decoder"])
+    enc = PairEncoder(tok, meta["structure"], input_length_limit(config, tok, meta["max_length"]), meta["is_decoder"])
     return ServedClassifier(model, enc, meta, batch_size)
 
 

@@ -197,8 +197,9 @@ def _label_cached(cfg: Profile, pairs: list[Pair], path: Path, batch_size: int,
     if path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == fp:
         return list(read_jsonl(path))
     from lantern_nb import sft
+    from lantern_nb.model_specs import pick_device
 
-    model, tok = sft.load_t2(cfg)
+    model, tok = sft.load_t2(cfg, pick_device(cfg.device))
     t0 = time.perf_counter()
     _, raw = label_with_t2(model, tok, pairs, batch_size, cfg.sft.max_length)
     seconds = time.perf_counter() - t0

