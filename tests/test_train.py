@@ -137,10 +137,11 @@ def test_from_section_builds_what_each_call_site_built_by_hand(name):
     cases = {  # call site: (config now, config then without its logging_steps, logging_steps then)
         "sft": (TrainConfig.from_section(s, cfg.seed),
                 TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, grad_accum=s.grad_accum,
-                            n_checkpoints=s.n_checkpoints, max_steps=s.max_steps, **base), 1),
+                            n_checkpoints=s.n_checkpoints, max_steps=s.max_steps,
+                            gradient_checkpointing=s.gradient_checkpointing, **base), 1),
         "kd": (kd_train_config(cfg),
                TrainConfig(epochs=k.epochs, lr=k.lr, batch_size=k.batch_size, grad_accum=k.grad_accum,
-                           max_steps=k.max_steps, **base), 1),
+                           max_steps=k.max_steps, gradient_checkpointing=k.gradient_checkpointing, **base), 1),
         "pretrain": (TrainConfig.from_section(p, cfg.seed, epochs=1, max_steps=p.steps),
                      TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, max_steps=p.steps, **base),
                      max(1, p.steps // 50)),

@@ -4,8 +4,9 @@
 * `hf_netsol` - `netsol/resume-score-details` (per-requirement flags + justification);
 * `file`      - a local CSV / JSONL / JSON / Parquet file (or a folder of netsol-style JSON files).
 
-Both hub loaders pin `revision` and fail fast, with a message saying how to proceed, when the
-Hugging Face Hub cannot be reached. Splits are assigned later, grouped by job (`splits.py`).
+Both hub loaders require a pinned `revision` (a commit sha, `check_pinned`) and fail fast, with a
+message saying how to proceed, when the Hugging Face Hub cannot be reached. Splits are assigned
+later, grouped by job (`splits.py`).
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import hashlib
 import json
 import os
 import random
+import re
 import socket
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
+from lantern_nb.profiles import ProfileError
 from lantern_nb.schema import LABELS, Pair
 
 HF_FIT_ID = "cnamuangtoun/resume-job-description-fit"
@@ -78,6 +81,9 @@ def hub_probe(timeout: float = 3.0) -> str | None:
         return f"cannot connect to {host}:{port} within {timeout:g} s: {e}"
 
 
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
 def _in_local_cache(repo_id: str) -> bool:
     home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")).expanduser()
     hub = Path(os.environ.get("HF_HUB_CACHE", home / "hub")).expanduser()
@@ -99,13 +105,27 @@ def _unavailable(repo_id: str, revision: str | None, source: str, reason: str) -
         f"or (3) if the dataset is already in your Hugging Face cache, set HF_HUB_OFFLINE=1 to read it from there.")
 
 
+def check_pinned(repo_id: str, revision: str | None) -> None:
+    """Refuse a revision that is not a 40-hex commit sha: a branch or tag ("main", None) moves, so a
+    rerun could silently train and report on different rows than the cached artifacts were built from."""
+    if revision is not None and _COMMIT_SHA.fullmatch(revision):
+        return
+    raise ProfileError(
+        f"data.revision: {revision!r} is not a pinned commit of '{repo_id}' (a branch or tag moves with the "
+        f"dataset). Set data.revision to its 40-hex commit sha, e.g. the value printed by `python -c \"from "
+        f"huggingface_hub import HfApi; print(HfApi().dataset_info('{repo_id}').sha)\"`, in the profile or as "
+        f"OVERRIDES = {{'data.revision': '<sha>'}}.")
+
+
 def load_hub_dataset(repo_id: str, revision: str | None, source: str) -> Any:
-    """`datasets.load_dataset(repo_id, revision=...)`, failing fast when the hub is unreachable."""
+    """`datasets.load_dataset(repo_id, revision=...)`, failing fast when the hub is unreachable or
+    the revision is not a pinned commit (`check_pinned`)."""
     if hub_offline():
         if not _in_local_cache(repo_id):
             raise _unavailable(repo_id, revision, source, "HF_HUB_OFFLINE is set and the dataset is not in the local cache")
     elif (reason := hub_probe()) is not None:
         raise _unavailable(repo_id, revision, source, reason)
+    check_pinned(repo_id, revision)
     import datasets
 
     try:

@@ -170,6 +170,9 @@ class SftCfg:
     log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when max_steps caps it
     # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
     max_steps: int = bounded(STEP_CAP, -1)
+    # modules LoRA/QLoRA adapt: [all-linear] (every linear layer but the lm_head, the QLoRA recipe) or module names
+    lora_targets: list[str] = field(default_factory=lambda: ["all-linear"])
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, ~30% more compute)
 
 
 @dataclass
@@ -212,6 +215,7 @@ class KdCfg:
     onpolicy_max_new_tokens: int = bounded(AT_LEAST_1, 64)  # length cap of the student's sampled answers
     topk_ks: list[int] = bounded(AT_LEAST_1, factory=lambda: [8, 32, 128])  # top-k ids cached per answer token
     topk_logp_dtype: str = "float16"  # float16 | float32 storage of the cached log-probs
+    gradient_checkpointing: bool = False  # recompute the student's activations in backward (less memory)
 
 
 @dataclass

@@ -157,10 +157,10 @@ class HFChatBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise RuntimeError(f"{self.model}: the tokenizer has no chat template; use an instruct/chat model")
-        if self.device == "cuda":  # bf16 only where CUDA is present
-            import torch
+        if self.device == "cuda":  # a frozen model: bf16 only where CUDA is present
+            from lantern_nb.model_specs import load_dtype
 
-            kw["dtype"] = torch.bfloat16
+            kw["dtype"] = load_dtype(trainable=False, device=self.device)
         self.lm = AutoModelForCausalLM.from_pretrained(str(model_id_or_path), **kw).to(self.device).eval()
         self.max_input_tokens = max_input_tokens or getattr(self.lm.config, "max_position_embeddings", None)
 
