@@ -134,24 +134,30 @@ class ModelsCfg:
     summarizer: str
 
 
+@dataclass(kw_only=True)
+class OptimizerCfg:
+    """The optimisation settings every training section shares (`train.TrainConfig.from_section`; paper
+    Sec. 4.2 names AdamW, the epochs and the learning rates only). Keyword-only, so each section's own
+    fields keep their order and defaults."""
+
+    warmup_ratio: float = bounded(UNIT)  # share of the optimisation steps with linear LR warmup
+    weight_decay: float = bounded(NON_NEGATIVE)  # AdamW's decoupled weight decay
+    scheduler: str  # LR schedule after warmup, one of SCHEDULERS
+    max_grad_norm: float = bounded(GRAD_CLIP)  # gradient-norm clipping threshold
+    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when a step cap applies
+
+
 @dataclass
-class PretrainCfg:
+class PretrainCfg(OptimizerCfg):
     steps: int = bounded(Bound(0, note="0 = real pretrained checkpoints"))  # causal-LM steps (tiny models only)
     instruct_steps: int = bounded(NON_NEGATIVE)  # instruction-style steps for the "-Instruct" analog
     seq_len: int = bounded(AT_LEAST_1)
     batch_size: int = bounded(AT_LEAST_1)
     lr: float = bounded(POSITIVE)
-    # optimisation, the same five in every training section (train.TrainConfig.from_section; paper Sec. 4.2
-    # names AdamW, epochs and learning rates only)
-    warmup_ratio: float = bounded(UNIT)  # share of the optimisation steps with linear LR warmup
-    weight_decay: float = bounded(NON_NEGATIVE)  # AdamW's decoupled weight decay
-    scheduler: str  # LR schedule after warmup, one of SCHEDULERS
-    max_grad_norm: float = bounded(GRAD_CLIP)  # gradient-norm clipping threshold
-    log_points: int = bounded(LOG_POINTS)  # loss-log entries per run (each run is capped at steps / instruct_steps)
 
 
 @dataclass
-class SftCfg:
+class SftCfg(OptimizerCfg):
     method: str  # full | lora | qlora
     epochs: int = bounded(AT_LEAST_1)
     lr: float = bounded(POSITIVE)
@@ -163,11 +169,6 @@ class SftCfg:
     n_checkpoints: int = bounded(AT_LEAST_1)  # checkpoints kept along training (SCD reads them)
     eval_n: int = bounded(AT_LEAST_1)  # held-out pairs for greedy-generation ROUGE
     max_new_tokens: int = bounded(AT_LEAST_1)
-    warmup_ratio: float = bounded(UNIT)
-    weight_decay: float = bounded(NON_NEGATIVE)
-    scheduler: str
-    max_grad_norm: float = bounded(GRAD_CLIP)
-    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when max_steps caps it
     # cap on optimizer steps (-1: run all `epochs`); CPU profiles use it to fit the budget
     max_steps: int = bounded(STEP_CAP, -1)
     # modules LoRA/QLoRA adapt: [all-linear] (every linear layer but the lm_head, the QLoRA recipe) or module names
@@ -176,7 +177,7 @@ class SftCfg:
 
 
 @dataclass
-class KdCfg:
+class KdCfg(OptimizerCfg):
     divergences: list[str]  # Table 1 rows (paper: js, fkl, tvd, skl)
     extra_divergences: list[str]  # rows beyond the paper
     lambda_sft: float = bounded(NON_NEGATIVE)
@@ -188,11 +189,6 @@ class KdCfg:
     lr: float = bounded(POSITIVE)
     batch_size: int = bounded(AT_LEAST_1)
     grad_accum: int = bounded(AT_LEAST_1)
-    warmup_ratio: float = bounded(UNIT)
-    weight_decay: float = bounded(NON_NEGATIVE)
-    scheduler: str
-    max_grad_norm: float = bounded(GRAD_CLIP)
-    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch, or per run when max_steps caps it
     max_length: int = bounded(AT_LEAST_1)
     impl: str  # chunked | naive
     chunk_size: int = bounded(AT_LEAST_1)
@@ -219,7 +215,7 @@ class KdCfg:
 
 
 @dataclass
-class ClassifierCfg:
+class ClassifierCfg(OptimizerCfg):
     epochs: int = bounded(AT_LEAST_1)
     lr: float = bounded(POSITIVE)
     batch_size: int = bounded(AT_LEAST_1)
@@ -231,18 +227,13 @@ class ClassifierCfg:
     downscale_backbones: list[str]  # Sec. 6.1: large vs small encoder
     soft_label_weight: float = bounded(UNIT)  # weight of KD on T2's soft labels (0 = hard labels only)
     freeze_backbone: bool
-    warmup_ratio: float = bounded(UNIT)
-    weight_decay: float = bounded(NON_NEGATIVE)
-    scheduler: str
-    max_grad_norm: float = bounded(GRAD_CLIP)
-    log_points: int = bounded(LOG_POINTS)  # loss-log entries per epoch
     # backbone key -> D_cls pairs it trains on ({} = all)
     max_train_pairs: dict[str, int] = bounded(Bound(0, note="0 = all of D_cls"), factory=dict)
     t2_calibration: str = "none"  # none | prior: shift T2's label scores so its mean label probabilities on D_cls match D_seed's label shares
 
 
 @dataclass
-class SummarizerCfg:
+class SummarizerCfg(OptimizerCfg):
     """The JD summarizer (paper 3.5.1): a small decoder fine-tuned on the rule-based extraction outputs."""
 
     epochs: int = bounded(AT_LEAST_1, 3)  # paper: not given
@@ -252,11 +243,6 @@ class SummarizerCfg:
     max_new_tokens: int = bounded(AT_LEAST_1, 160)  # greedy summary length cap
     train_jobs: int = bounded(Bound(0, note="0 = all train-split jobs"), 0)  # distinct jobs used for training
     eval_n: int = bounded(AT_LEAST_1, 20)  # held-out jobs for ROUGE vs the extractor
-    warmup_ratio: float = bounded(UNIT, 0.05)  # paper: not given
-    weight_decay: float = bounded(NON_NEGATIVE, 0.0)  # paper: not given
-    scheduler: str = "cosine"  # paper: not given
-    max_grad_norm: float = bounded(GRAD_CLIP, 1.0)  # paper: not given
-    log_points: int = bounded(LOG_POINTS, 10)  # loss-log entries per epoch
 
 
 @dataclass
@@ -287,7 +273,7 @@ class Profile:
     kd: KdCfg
     classifier: ClassifierCfg
     serving: ServingCfg
-    summarizer: SummarizerCfg = field(default_factory=SummarizerCfg)
+    summarizer: SummarizerCfg
     notes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
