@@ -27,13 +27,14 @@ rejected by the automatic policy. Codes:
 * `too_many_lines` / `line_too_long` -- `cfg.filtering.max_explanation_lines` / `max_line_chars`.
 
 `auto_review` is the documented policy used under papermill: accept every output without flags,
-reject every flagged one. `ReviewSession` + `review_widget` are the manual path in JupyterLab;
-`review_mode` refuses `review_policy: manual` in a batch run (papermill) while flagged outputs
-still await a human, instead of letting the automatic policy decide them unnoticed.
+reject every flagged one, never overriding a person's decision. `ReviewSession` keeps the
+decisions (a person's win over automatic ones); `review_mode` picks the review for
+`filtering.review_policy` and refuses `manual` in a batch run (papermill) while flagged outputs
+still await a person, instead of letting the automatic policy decide them unnoticed. The widget and
+the notebook's review flow (`start_review`) are in `lantern_nb.review`.
 """
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -50,7 +51,7 @@ from lantern_nb.redact import redact
 from lantern_nb.schema import LABELS, FitResult, Pair, render_explanation, write_jsonl
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.cache import read_jsonl_tolerant
-from lantern_nb.teachers.parse import ParseError, parse_fit_result
+from lantern_nb.teachers.parse import parse_fit_result
 
 CODES: tuple[str, ...] = ("schema", "evidence_not_in_resume", "unsupported_qualification", "label_inconsistent",
                           "explanation_inconsistent", "too_many_lines", "line_too_long")
@@ -311,14 +312,19 @@ def precision_recall(report: FilterReport, outputs: Sequence[TeacherOutput]) -> 
 
 @dataclass
 class Decision:
-    """One review decision; `edited` holds the corrected output JSON for `edit`."""
+    """One review decision; `edited` holds the corrected output JSON for `edit`. `undo` (a person
+    taking back their last decision on the pair) is only ever a line of the review file."""
 
     pair_id: str
-    decision: str  # accept | reject | edit
+    decision: str  # accept | reject | edit | undo
     edited: dict[str, Any] | None = None
     timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     reviewer: str = "human"
     note: str = ""
+
+    @property
+    def by_person(self) -> bool:
+        return self.reviewer != "auto"
 
 
 def review_path(cfg: Profile) -> Path:
@@ -327,44 +333,81 @@ def review_path(cfg: Profile) -> Path:
 
 
 class ReviewSession:
-    """Review decisions appended (fsync'd) to a JSONL file, so a review can stop and resume; the
-    latest decision per pair wins."""
+    """Review decisions appended (fsync'd) to a JSONL file, so a review can stop and resume.
+
+    Per pair, a person's latest decision wins over any automatic one, whatever their order in the
+    file; among automatic decisions the latest wins. An `undo` line removes the person's decision
+    (the pair is pending again, or falls back to its automatic decision)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.decisions: dict[str, Decision] = {}
+        self.human: dict[str, Decision] = {}
+        self.auto: dict[str, Decision] = {}
         for _, rec in read_jsonl_tolerant(self.path, repair=True):
-            self.decisions[rec["pair_id"]] = Decision(**rec)
+            self._apply(Decision(**rec))
+
+    def _apply(self, d: Decision) -> None:
+        if d.decision == "undo":
+            self.human.pop(d.pair_id, None)
+        elif d.by_person:
+            self.human[d.pair_id] = d
+        else:
+            self.auto[d.pair_id] = d
+
+    @property
+    def decisions(self) -> dict[str, Decision]:
+        """The decision that counts per pair: a person's, else the automatic one."""
+        return {**self.auto, **self.human}
 
     def decided(self, pair_id: str) -> bool:
-        return pair_id in self.decisions
+        """Decided by anyone (a person or the automatic policy)."""
+        return pair_id in self.human or pair_id in self.auto
+
+    def decided_by_person(self, pair_id: str) -> bool:
+        return pair_id in self.human
 
     def pending(self, pair_ids: Sequence[str]) -> list[str]:
-        """`pair_ids` not decided yet, in order."""
-        return [p for p in pair_ids if p not in self.decisions]
+        """`pair_ids` no person has decided yet, in order (automatic decisions do not count)."""
+        return [p for p in pair_ids if p not in self.human]
+
+    def _append(self, d: Decision) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._apply(d)
 
     def record(self, pair_id: str, decision: str, edited: dict[str, Any] | None = None, *,
                reviewer: str = "human", note: str = "") -> Decision:
-        """Append one decision; `edit` requires `edited` to be a valid output (checked by the parser)."""
+        """Append one decision; `edit` requires `edited` to be a valid output (checked by the parser).
+        An automatic decision for a pair a person decided is refused (`ValueError`)."""
         if decision not in ("accept", "reject", "edit"):
             raise ValueError(f"decision {decision!r} is not accept, reject or edit")
+        if reviewer == "auto" and pair_id in self.human:
+            raise ValueError(f"{pair_id}: a person decided it ({self.human[pair_id].decision}); "
+                             "the automatic policy never overrides a person")
         if decision == "edit":
             if edited is None:
                 raise ValueError("an edit needs the edited output JSON")
             edited = parse_fit_result(json.dumps(edited)).to_dict()
         d = Decision(pair_id, decision, edited, reviewer=reviewer, note=note)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.decisions[pair_id] = d
+        self._append(d)
         return d
+
+    def undo(self, pair_id: str, *, reviewer: str = "human") -> Decision | None:
+        """Take back the person's decision on `pair_id` (appends an `undo` line); returns the
+        decision that was taken back, or None when no person had decided it."""
+        old = self.human.get(pair_id)
+        if old is not None:
+            self._append(Decision(pair_id, "undo", reviewer=reviewer))
+        return old
 
 
 def auto_review(report: FilterReport, session: ReviewSession | None = None) -> dict[str, Decision]:
     """The automatic policy (papermill, `review_policy: auto`): accept clean outputs, reject flagged
-    ones. Decisions already in `session` (e.g. a human's) are kept; new ones are recorded there."""
+    ones. Decisions already in `session` are kept -- a person's always, and earlier automatic
+    ones (delete the review file to re-decide); new ones are recorded there as `reviewer="auto"`."""
     out: dict[str, Decision] = {}
     for pid, flags in report.flags.items():
         if session is not None and session.decided(pid):
@@ -381,16 +424,23 @@ class ReviewPolicyError(RuntimeError):
     """`review_policy: manual` in a run with no one to review (papermill) and outputs pending."""
 
 
-def review_mode(policy: str, batch: bool, pending: int) -> str:
-    """The review that applies: "auto" or "manual" (`filtering.review_policy`).
+POLICIES: tuple[str, ...] = ("interactive", "auto", "manual")
 
-    `manual` needs a person at an interactive frontend. In a batch run (`batch`, e.g. papermill)
-    with `pending` flagged outputs not yet decided, a widget would wait for no one and the
-    automatic policy would silently decide them, so this raises `ReviewPolicyError` naming the
-    fix. With nothing pending (a human already reviewed them all) the batch run proceeds.
+
+def review_mode(policy: str, batch: bool, pending: int) -> str:
+    """The review that applies, "auto" or "manual", for `filtering.review_policy`:
+
+    * `interactive` -- the widget ("manual") in a live kernel, the automatic policy in a batch run;
+    * `auto` -- the automatic policy everywhere;
+    * `manual` -- a person must decide the flagged outputs. In a batch run (`batch`, e.g. papermill)
+      with `pending` flagged outputs no person decided, a widget would wait for no one and the
+      automatic policy would silently decide them, so this raises `ReviewPolicyError` naming the
+      fix. With nothing pending (a person reviewed them all) the batch run proceeds ("manual").
     """
-    if policy not in ("auto", "manual"):
-        raise ValueError(f"filtering.review_policy: {policy!r} is not one of auto, manual")
+    if policy not in POLICIES:
+        raise ValueError(f"filtering.review_policy: {policy!r} is not one of {', '.join(POLICIES)}")
+    if policy == "interactive":
+        return "auto" if batch else "manual"
     if policy == "manual" and batch and pending > 0:
         raise ReviewPolicyError(
             f"filtering.review_policy is 'manual' but this notebook runs in batch (papermill), where no one can "
@@ -399,73 +449,6 @@ def review_mode(policy: str, batch: bool, pending: int) -> str:
             "(papermill: -y 'OVERRIDES: {filtering.review_policy: auto}') to accept clean outputs and reject "
             "flagged ones.")
     return policy
-
-
-def _render(pair: Pair, output: TeacherOutput, flags: Sequence[Flag]) -> str:
-    esc = html.escape
-    body = (json.dumps(output.result.to_dict(), indent=2, ensure_ascii=False) if output.result is not None
-            else f"[rejected by the parser: {output.error}]\n{output.raw}")
-    flag_html = "".join(f"<li><b>{esc(f.code)}</b>: {esc(f.message)}</li>" for f in flags) or "<li>none</li>"
-    box = "white-space:pre-wrap;max-height:260px;overflow:auto;border:1px solid #ccc;padding:4px;font-size:12px"
-    return (f"<h4>{esc(pair.pair_id)}</h4><table style='width:100%'><tr>"
-            f"<td style='width:50%;vertical-align:top'><b>Job</b><div style='{box}'>{esc(pair.job_text)}</div></td>"
-            f"<td style='vertical-align:top'><b>Résumé</b><div style='{box}'>{esc(pair.resume_text)}</div></td></tr>"
-            f"</table><b>Teacher output</b><div style='{box}'>{esc(body)}</div>"
-            f"<b>Validator flags</b><ul>{flag_html}</ul>")
-
-
-def review_widget(pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
-                  flags: Mapping[str, Sequence[Flag]] | FilterReport, session: ReviewSession) -> Any:
-    """An ipywidgets review UI: the pair, the teacher output and its flags, Accept / Reject / Edit
-    (the textarea's JSON is validated by the parser before it is saved). Already-decided pairs are
-    skipped, so reopening the widget resumes where the review stopped. In a papermill run with
-    outputs pending it raises `ReviewPolicyError` (`review_mode`): no one would use the widget."""
-    from lantern_nb.serving.explorer import under_papermill
-
-    queue = session.pending([o.pair_id for o in outputs])
-    review_mode("manual", under_papermill(), len(queue))
-    import ipywidgets as w
-
-    flag_map = flags.flags if isinstance(flags, FilterReport) else flags
-    by_id = {p.pair_id: p for p in pairs}
-    outs = {o.pair_id: o for o in outputs}
-    view, status = w.HTML(), w.HTML()
-    editor = w.Textarea(layout=w.Layout(width="100%", height="180px"))
-    buttons = {k: w.Button(description=k.capitalize(), button_style=s)
-               for k, s in (("accept", "success"), ("reject", "danger"), ("edit", "warning"))}
-    state = {"i": 0}
-
-    def show() -> None:
-        done = len(outputs) - len(queue) + state["i"]
-        if state["i"] >= len(queue):
-            view.value, editor.value = "<b>All outputs reviewed.</b>", ""
-            for b in buttons.values():
-                b.disabled = True
-            status.value = f"{done}/{len(outputs)} decided"
-            return
-        pid = queue[state["i"]]
-        o = outs[pid]
-        view.value = _render(by_id[pid], o, flag_map.get(pid, []))
-        editor.value = json.dumps(o.result.to_dict(), indent=2, ensure_ascii=False) if o.result else o.raw
-        status.value = f"{done}/{len(outputs)} decided"
-
-    def act(kind: str) -> None:
-        pid = queue[state["i"]]
-        try:
-            if kind == "edit":
-                session.record(pid, "edit", parse_fit_result(editor.value).to_dict())
-            else:
-                session.record(pid, kind)
-        except ParseError as e:
-            status.value = f"<span style='color:#b00'>edited JSON rejected: {html.escape(e.reason)}</span>"
-            return
-        state["i"] += 1
-        show()
-
-    for kind, b in buttons.items():
-        b.on_click(lambda _b, kind=kind: act(kind))
-    show()
-    return w.VBox([status, view, w.HBox(list(buttons.values())), w.Label("Edited output JSON:"), editor])
 
 
 def export_seed(cfg: Profile, pairs: Sequence[Pair], outputs: Sequence[TeacherOutput],
@@ -494,5 +477,5 @@ def export_seed(cfg: Profile, pairs: Sequence[Pair], outputs: Sequence[TeacherOu
 
 
 __all__ = ["Flag", "FilterReport", "Decision", "ReviewSession", "CODES", "validate", "filter_outputs",
-           "precision_recall", "auto_review", "review_mode", "ReviewPolicyError", "review_path", "review_widget",
+           "precision_recall", "auto_review", "review_mode", "ReviewPolicyError", "POLICIES", "review_path",
            "export_seed", "verdict_score", "band", "line_polarity", "qualification_support"]

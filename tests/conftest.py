@@ -29,3 +29,43 @@ def tiny_tokenizer():
         "Staff accountant: CPA preferred, QuickBooks, GAAP, month-end close, 3 years experience.",
     ] * 40
     return model_specs.train_tokenizer(texts, 600)
+
+
+def run_notebooks(root, hash_seed: str) -> None:
+    """Execute every notebook with papermill in the smoke profile into `root` (LANTERN_ROOT), the
+    kernels under PYTHONHASHSEED=`hash_seed`; executed copies go to `root`/build."""
+    from pathlib import Path
+
+    import papermill as pm
+
+    repo = Path(__file__).resolve().parents[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANTERN_ROOT", str(root))
+        mp.setenv("PYTHONHASHSEED", hash_seed)  # inherited by the kernels: set order must not matter
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        out = Path(root) / "build"
+        out.mkdir(parents=True)
+        for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+            pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": "smoke"}, kernel_name="lantern-nb",
+                                cwd=str(repo / "notebooks"), progress_bar=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory):
+    """One papermill run of all seven notebooks in the smoke profile (PYTHONHASHSEED=1) in a fresh
+    root, built once per session: test_notebooks.py checks it, test_browser.py copies its artifacts.
+    LANTERN_TEST_SMOKE_ROOT=<dir> reuses a finished run there instead (while working on a test)."""
+    from pathlib import Path
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    if os.environ.get("LANTERN_TEST_SMOKE_ROOT"):
+        return Path(os.environ["LANTERN_TEST_SMOKE_ROOT"])
+
+    try:
+        KernelSpecManager().get_kernel_spec("lantern-nb")
+    except NoSuchKernel:
+        pytest.fail("Jupyter kernel 'lantern-nb' is not registered; run `make setup`")
+    root = tmp_path_factory.mktemp("smoke_run1")
+    run_notebooks(root, "1")
+    return root

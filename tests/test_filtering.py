@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from lantern_nb.filtering import (Decision, ReviewSession, auto_review, export_seed, filter_outputs, line_polarity,
-                                  precision_recall, review_widget, validate, verdict_score)
+                                  precision_recall, validate, verdict_score)
+from lantern_nb.review import review_widget
 from lantern_nb.schema import Evaluation, FitResult, Pair, Qualification, read_jsonl
 from lantern_nb.teachers.base import TeacherOutput
 from lantern_nb.teachers.simulate import MODES, FailureSimulator
@@ -225,21 +226,23 @@ def test_auto_review_widget_and_export(tmp_root: Path) -> None:
     for pid in report.rejected:
         if pid != pairs[0].pair_id:
             assert decisions[pid].decision == "reject" and decisions[pid].reviewer == "auto"
+    pytest.importorskip("ipywidgets")
     manual = ReviewSession(tmp_root / "manual.jsonl")
     widget = review_widget(pairs, outs, report, manual)
-    status, view, buttons, _, editor = widget.children
-    accept, reject, edit = buttons.children
-    assert pairs[0].pair_id in view.value and "Validator flags" in view.value
+    accept, reject, edit = (widget.buttons[k] for k in ("accept", "reject", "edit"))
+    assert pairs[0].pair_id in widget.view.value and "Validator flags" in widget.view.value
     accept.click()
-    editor.value = '{"label": "High"}'
+    widget.raw.value = True  # the JSON editor behind its toggle
+    widget.editor.value = '{"label": "High"}'
     edit.click()
-    assert "edited JSON rejected" in status.value and pairs[1].pair_id not in manual.decisions
-    editor.value = _result(explanation=["Meets SQL", "Overall high fit"]).to_json()
+    assert "Edited JSON refused" in widget.message.value and pairs[1].pair_id not in manual.decisions
+    assert "1/6</b> decided by a person" in widget.status.value  # the counter stays visible
+    widget.editor.value = _result(explanation=["Meets SQL", "Overall high fit"]).to_json()
     edit.click()
     reject.click()
     assert [manual.decisions[p.pair_id].decision for p in pairs[:3]] == ["accept", "edit", "reject"]
     resumed = review_widget(pairs, outs, report, ReviewSession(tmp_root / "manual.jsonl"))
-    assert pairs[3].pair_id in resumed.children[1].value  # reopening resumes at the first undecided pair
+    assert pairs[3].pair_id in resumed.view.value  # reopening resumes at the first undecided pair
     path = export_seed(CFG, pairs, outs, decisions)
     rows = list(read_jsonl(path))
     kept = {pid for pid, d in decisions.items() if d.decision in ("accept", "edit")}

@@ -279,6 +279,8 @@ def test_placing_an_object_without_a_torch_model_is_a_no_op(on_gpu):
 # ----------------------------------------------------------------------------- review policy
 def test_review_mode_decisions():
     assert filtering.review_mode("auto", batch=True, pending=5) == "auto"
+    assert filtering.review_mode("interactive", batch=True, pending=5) == "auto"  # papermill: documented policy
+    assert filtering.review_mode("interactive", batch=False, pending=5) == "manual"  # live kernel: the widget
     assert filtering.review_mode("manual", batch=False, pending=5) == "manual"
     assert filtering.review_mode("manual", batch=True, pending=0) == "manual"  # a human already decided all
     with pytest.raises(filtering.ReviewPolicyError, match=r'OVERRIDES = \{"filtering.review_policy": "auto"\}'):
@@ -288,16 +290,16 @@ def test_review_mode_decisions():
 
 
 def test_profiles_batch_runs_rely_on_auto_and_paper_on_manual():
-    assert load_profile("smoke").filtering.review_policy == "auto"
-    assert load_profile("cpu").filtering.review_policy == "auto"
+    assert load_profile("smoke").filtering.review_policy == "interactive"  # auto under papermill
+    assert load_profile("cpu").filtering.review_policy == "interactive"
     assert load_profile("paper").filtering.review_policy == "manual"
 
 
 def test_review_widget_stops_under_papermill(monkeypatch, tmp_path):
-    from lantern_nb.serving import explorer
+    from lantern_nb import frontend, review
 
-    monkeypatch.setattr(explorer, "under_papermill", lambda: True)
+    monkeypatch.setattr(frontend, "under_papermill", lambda: True)
     session = filtering.ReviewSession(tmp_path / "review.jsonl")
     flagged = [types.SimpleNamespace(pair_id="p1"), types.SimpleNamespace(pair_id="p2")]
     with pytest.raises(filtering.ReviewPolicyError, match="2 flagged"):
-        filtering.review_widget([], flagged, {}, session)
+        review.review_widget([], flagged, {}, session)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -14,19 +15,6 @@ TABLES = ("table1_kd_divergences", "table2_distillation_paths", "table3_teacher_
           "table4_classifier_structures", "table5_serving")
 TIMING = re.compile(r"second|time|throughput|latency|qps|rps|/s\b|per_s|speed|\bms\b|p50|p95|batch|\bs\b|vs live|cached",
                     re.I)
-
-
-def _run_all(root: Path, monkeypatch, hash_seed: str) -> None:
-    import papermill as pm
-
-    monkeypatch.setenv("LANTERN_ROOT", str(root))
-    monkeypatch.setenv("PYTHONHASHSEED", hash_seed)  # inherited by the kernels: set order must not matter
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    out = root / "build"
-    out.mkdir(parents=True)
-    for nb in NOTEBOOKS:
-        pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": "smoke"}, kernel_name=KERNEL,
-                            cwd=str(ROOT / "notebooks"), progress_bar=False)
 
 
 def _tables(root: Path) -> dict[str, pd.DataFrame]:
@@ -38,19 +26,12 @@ def _tables(root: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.notebooks
-def test_all_notebooks_run_in_smoke_profile_reproducibly(tmp_path, monkeypatch):
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec(KERNEL)
-    except NoSuchKernel:
-        pytest.fail(f"Jupyter kernel '{KERNEL}' is not registered; run `make setup`")
-    first, second = tmp_path / "run1", tmp_path / "run2"
-    _run_all(first, monkeypatch, "1")
+def test_all_notebooks_run_in_smoke_profile_reproducibly(smoke_root, tmp_path):
+    first, second = smoke_root, tmp_path / "run2"  # the first run is the session's (conftest.smoke_root)
     for name in TABLES:
         assert (first / "figures" / "smoke" / f"{name}.csv").exists(), f"{name} was not written"
     assert not [p for p in first.rglob("*") if p.name.endswith(".tmp")], "a half-written artifact was left"
-    _run_all(second, monkeypatch, "2")
+    run_notebooks(second, "2")
     a, b = _tables(first), _tables(second)
     assert a.keys() == b.keys()
     for name in a:
