@@ -19,18 +19,21 @@ BUILD := build/$(PROFILE)
 # name (rather than with make's "No rule to make target lantern_nb/profiles/<name>.yaml").
 PROFILES := $(sort $(basename $(notdir $(wildcard lantern_nb/profiles/*.yaml))))
 ifeq ($(and $(filter 1,$(words $(PROFILE))),$(filter $(PROFILE),$(PROFILES))),)
-ifneq ($(filter-out help setup test lab clean,$(MAKECMDGOALS)),)
+ifneq ($(filter-out help setup test lab clean base-models,$(MAKECMDGOALS)),)
 $(error PROFILE=$(PROFILE) is not a profile; use PROFILE=<one of: $(PROFILES)> (lantern_nb/profiles/*.yaml))
 endif
 endif
 SETUP_STAMP := $(VENV)/.setup-done
-INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.py' -not -path '*/__pycache__/*')
+INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.py' -not -path '*/__pycache__/*') \
+          $(wildcard data/base/MANIFEST.json)
 
 help:
 	@echo "make setup                  create .venv (CPU torch first when there is no CUDA), install lantern_nb + dev extras, register the '$(KERNEL)' kernel"
 	@echo "make reproduce [PROFILE=P]  run the seven notebooks with papermill into build/P/ (P: smoke, cpu [default], paper)"
 	@echo "make test                   unit tests + every notebook executed in the smoke profile"
 	@echo "make lab                    JupyterLab on notebooks/"
+	@echo "make beyond [PROFILE=P]     the Table 1 rows beyond the paper (top-k cache, on-policy) at Table 1's length, after notebook 04"
+	@echo "make base-models            rebuild the committed upstream base models in data/base/ (~1.5 h on 2 cores; see README)"
 	@echo "make clean                  remove build/, data/<profile>/ and figures/smoke/"
 
 setup: $(SETUP_STAMP)
@@ -73,8 +76,30 @@ reproduce: $(SETUP_STAMP) $(addprefix $(BUILD)/,$(addsuffix .ipynb,$(NOTEBOOKS))
 	$(PY) -m lantern_nb report --profile $(PROFILE) --readme README.md
 endif
 
+# tests/test_browser.py drives JupyterLab in headless Chromium: install Debian's chromium + driver where they are
+# missing and apt is usable (root); otherwise, or if the install fails, that test skips and says how to install.
+BROWSER_PKGS := chromium chromium-driver
 test: $(SETUP_STAMP)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(BROWSER_PKGS) for tests/test_browser.py"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    timeout 900 apt-get install -y -qq $(BROWSER_PKGS) >/dev/null 2>&1 \
+	      || { timeout 600 apt-get update -qq >/dev/null 2>&1 && timeout 900 apt-get install -y -qq $(BROWSER_PKGS) >/dev/null 2>&1; } \
+	      || echo "could not install $(BROWSER_PKGS): tests/test_browser.py will skip"; \
+	  else echo "no /usr/bin/chromium: tests/test_browser.py will skip (as root: apt-get install -y $(BROWSER_PKGS))"; fi; \
+	fi
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# Beyond the paper: the top-k-cache and on-policy rows, trained as long as Table 1's rows (cpu: outside the
+# notebooks' budget, kd.beyond_in_notebook: false); needs notebook 04's outputs (T2, the students' start).
+beyond: $(BUILD)/04_kd_divergences.ipynb
+	$(PY) -m lantern_nb beyond --profile $(PROFILE)
+
+# The cpu profile's pretrained starting points (lantern_nb/base_recipe.yaml), committed under data/base/;
+# only what is missing or changed in the recipe is rebuilt.
+base-models: $(SETUP_STAMP)
+	$(PY) -m lantern_nb base-models
 
 lab: $(SETUP_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
@@ -82,4 +107,4 @@ lab: $(SETUP_STAMP)
 clean:
 	rm -rf build data/smoke data/cpu figures/smoke
 
-.PHONY: help setup preflight reproduce test lab clean
+.PHONY: help setup preflight reproduce test lab clean base-models beyond

@@ -265,6 +265,12 @@ def build_backbone(cfg: Profile, key: str, seed: int = 0) -> Backbone:
         raise KeyError(f"backbone {key!r} is not in models.classifier_backbones "
                        f"({', '.join(cfg.models.classifier_backbones)})")
     spec = model_specs.parse_spec(cfg.models.classifier_backbones[key])
+    if spec.kind == "base":
+        from lantern_nb import pretrain
+
+        lm = pretrain.pretrained_decoder(cfg, spec.raw, model_specs.get_tokenizer(cfg))
+        body = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
+        return Backbone(key, spec, body, model_specs.get_tokenizer(cfg), "committed base model (make base-models)")
     if spec.kind == "tiny":
         tok = model_specs.get_tokenizer(cfg)
         if spec.is_decoder:

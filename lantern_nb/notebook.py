@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,18 @@ def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
     seed_everything(cfg.seed)
     print(f"profile={cfg.name} seed={cfg.seed} overrides={overrides or {}}")
     return cfg
+
+
+def cli_beyond(args: Any) -> int:
+    """`python -m lantern_nb beyond --profile P` (`make beyond`): train and score the beyond rows."""
+    from lantern_nb.kd.beyond_paper import run_beyond_rows
+    from lantern_nb.report import save_beyond
+
+    cfg = start(args.profile, {})
+    t0 = time.perf_counter()
+    result = run_beyond_rows(cfg)
+    paths = save_beyond(cfg, result)
+    cols = ["KD Method", "ROUGE_L", "ROUGE_L lo", "ROUGE_L hi", "Label accuracy", "n", "Disk bytes/token"]
+    print(result.table[[c for c in cols if c in result.table.columns]].to_string(index=False))
+    print(f"beyond rows in {time.perf_counter() - t0:.0f} s -> {paths['md']}")
+    return 0

@@ -61,7 +61,7 @@ def resolve(spec: str, tokenizer: Any = None) -> Arch:
     if parsed.kind == "wheel":
         return KNOWN["sentence-transformers/all-MiniLM-L6-v2"]
     if tokenizer is None:
-        raise ValueError("tiny specs need the profile tokenizer to size their vocabulary")
+        raise ValueError("tiny and base specs need the profile tokenizer to size their vocabulary")
     conf = model_specs.tiny_config(parsed, tokenizer)
     n = conf.vocab_size * parsed.hidden + parsed.layers * 12 * parsed.hidden ** 2
     return Arch(float(n), parsed.hidden, parsed.layers, conf.vocab_size, "corpus-bpe", len(tokenizer))

@@ -158,6 +158,10 @@ def start_key(cfg: Profile, spec: str | model_specs.ModelSpec, tokenizer) -> str
     pretraining (the whole pretrain section, the seed, the tokenizer, the corpus texts; for
     `+instruct` also `sft.max_length` and the base's key), for a hub checkpoint its spec."""
     spec = model_specs.parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind == "base":
+        from lantern_nb.base_store import verify
+
+        return RunCache.key(spec.raw, verify(spec.raw.split(":", 1)[1]))
     if spec.kind != "tiny":
         return RunCache.key(spec.raw)
     if not _trains(cfg, spec):
@@ -180,7 +184,18 @@ def _meta(cfg: Profile, spec: model_specs.ModelSpec, tokenizer) -> dict[str, Any
 
 
 def pretrain_info(cfg: Profile, spec: str) -> dict[str, Any]:
-    """The cached pretraining record of `spec` (settings, seconds, loss curve), {} if none."""
+    """The pretraining record of `spec` (settings, seconds, loss curve): a committed base model's
+    provenance, or the cached record of a tiny one; {} if none."""
+    parsed = model_specs.parse_spec(spec)
+    if parsed.kind == "base":
+        from lantern_nb.base_store import provenance
+
+        name = parsed.raw.split(":", 1)[1]
+        info = dict(provenance(name))
+        base = info.get("recipe", {}).get("base")
+        if base:  # an -Instruct analog: its base's pretraining seconds count too
+            info["seconds"] = info.get("seconds", 0.0) + provenance(base).get("seconds", 0.0)
+        return info
     path = pretrained_dir(cfg, spec) / _META
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -216,7 +231,7 @@ def pretrained_decoder(cfg: Profile, spec: str, tokenizer, dtype: torch.dtype | 
     weights' load dtype (default: fp32, for training; a LoRA base is frozen and may load in bf16).
     """
     parsed = model_specs.parse_spec(spec)
-    if parsed.kind != "tiny":
+    if parsed.kind != "tiny":  # a committed base model or a hub checkpoint: loaded as it is
         return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed, dtype=dtype)
     if not _trains(cfg, parsed):
         return model_specs.build_causal_lm(parsed, tokenizer, seed=cfg.seed)

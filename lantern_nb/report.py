@@ -157,6 +157,25 @@ def _best_phrase(df: pd.DataFrame, key: str, what: str) -> tuple[str | None, str
     return name, f"best {what} here {name} ({top:.4f})"
 
 
+def _versus(a: pd.Series, b: pd.Series, metric: str = "ROUGE_L") -> str:
+    """How row `a` compares with row `b` on `metric`, read with a's 95% bootstrap interval when the
+    table has one: "beats" (a's low end above b's value), "is below" (a's high end below it), else
+    "is within noise of"; without intervals, a plain comparison at `_TIE`."""
+    av, bv = float(a[metric]), float(b[metric])
+    lo, hi = a.get(f"{metric} lo"), a.get(f"{metric} hi")
+    if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
+        return "beats" if float(lo) > bv else "is below" if float(hi) < bv else "is within noise of"
+    return "beats" if av > bv + _TIE else "is below" if av < bv - _TIE else "ties"
+
+
+def _fmt(row: pd.Series, metric: str = "ROUGE_L") -> str:
+    """`0.6123 [0.58, 0.64]`: the value and its interval when the table has one."""
+    lo, hi = row.get(f"{metric} lo"), row.get(f"{metric} hi")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return f"{float(row[metric]):.4f}"
+    return f"{float(row[metric]):.4f} [{float(lo):.3f}, {float(hi):.3f}]"
+
+
 def _agree(ours: str | None, paper: str) -> str:
     if ours is None:
         return "the paper's ranking is not reproduced (tie)"
@@ -167,8 +186,15 @@ def _verdict_table3(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
     ours, phrase = _best_phrase(df, "Teacher Model", "teacher")
     p_name, p_top = _best(paper, "Teacher Model")
     gap = float(df["ROUGE_L"].max()) - p_top
-    return (f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}; "
-            f"our best ROUGE_L is {abs(gap):.4f} {'below' if gap < 0 else 'above'} the paper's best.")
+    out = (f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}; "
+           f"our best ROUGE_L is {abs(gap):.4f} {'below' if gap < 0 else 'above'} the paper's best")
+    if ours is not None and "Label accuracy" in df.columns:
+        top = df[df["Teacher Model"] == ours].iloc[0]
+        others = df[df["Teacher Model"] != ours]
+        vs = "; ".join(f"{_versus(top, r)} {r['Teacher Model']} ({_fmt(r)})" for _, r in others.iterrows())
+        out += (f"; {ours}: ROUGE_L {_fmt(top)}, label accuracy {float(top['Label accuracy']):.3f} on "
+                f"{int(top['n'])} test rows; it {vs}")
+    return out + "."
 
 
 def _verdict_table1(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
@@ -176,12 +202,11 @@ def _verdict_table1(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
     ours, phrase = _best_phrase(kd, "KD Method", "divergence")
     p_name, p_top = _best(paper, "KD Method")
     parts = [f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}"]
-    sft = df.loc[df["KD Method"] == "SFT only", "ROUGE_L"]
+    sft = df[df["KD Method"] == "SFT only"]
     if len(sft):
-        best_kd, sft_l = float(kd["ROUGE_L"].max()), float(sft.iloc[0])
-        beats = "beats" if best_kd > sft_l + _TIE else "does not beat"
-        parts.append(f"the best KD row ({best_kd:.4f}) {beats} SFT only ({sft_l:.4f}); "
-                     "the paper reports KD improves on SFT only")
+        top, base = kd.loc[kd["ROUGE_L"].idxmax()], sft.iloc[0]
+        parts.append(f"the best KD row ({top['KD Method']}, {_fmt(top)}) {_versus(top, base)} SFT only "
+                     f"({_fmt(base)}); the paper reports KD improves on SFT only")
     else:
         parts.append("no SFT-only row to compare KD against")
     spread, p_spread = float(np.ptp(kd["ROUGE_L"])), float(np.ptp(paper["ROUGE_L"]))
@@ -194,24 +219,27 @@ def _rouge_of(df: pd.DataFrame, path: str) -> float | None:
     return float(hit.iloc[0]) if len(hit) else None
 
 
+def _row_of(df: pd.DataFrame, path: str) -> pd.Series | None:
+    hit = df[df["Path"] == path]
+    return hit.iloc[0] if len(hit) else None
+
+
 def _verdict_table2(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
     paths = df[df["Path"].isin(paper["Path"])]
     ours, phrase = _best_phrase(paths, "Path", "path")
     p_name, p_top = _best(paper, "Path")
     parts = [f"{phrase}, paper {p_name} ({p_top:.4f}) — {_agree(ours, str(p_name))}"]
-    two, one = _rouge_of(df, "teacher->3B->0.5B"), _rouge_of(df, "teacher->0.5B")
+    two, one = _row_of(df, "teacher->3B->0.5B"), _row_of(df, "teacher->0.5B")
     p_two, p_one = _rouge_of(paper, "teacher->3B->0.5B"), _rouge_of(paper, "teacher->0.5B")
     if two is not None and one is not None:
-        verb = "beats" if two > one + _TIE else "does not beat"
-        parts.append(f"two-stage teacher->3B->0.5B ({two:.4f}) {verb} single-stage teacher->0.5B ({one:.4f}); "
-                     f"paper {p_two:.4f} > {p_one:.4f}")
+        parts.append(f"two-stage teacher->3B->0.5B ({_fmt(two)}) {_versus(two, one)} single-stage teacher->0.5B "
+                     f"({_fmt(one)}); paper {p_two:.4f} > {p_one:.4f}")
     scd = df[df["Path"].str.contains("scd", case=False, regex=False)]
-    base = _rouge_of(df, "teacher->1.5B")
+    base = _row_of(df, "teacher->1.5B")
     if len(scd) and base is not None:
         label = "Label" if "Label" in scd.columns else "Path"
-        rows = ", ".join(f"{str(r[label]).split(' (')[0]} {r['ROUGE_L']:.4f}" for _, r in scd.iterrows())
-        n_beat = int((scd["ROUGE_L"] > base + _TIE).sum())
-        parts.append(f"{rows}: {n_beat} of {len(scd)} beat single-stage teacher->1.5B ({base:.4f}) (not in the paper)")
+        rows = "; ".join(f"{str(r[label]).split(' (')[0]} {_fmt(r)} {_versus(r, base)}" for _, r in scd.iterrows())
+        parts.append(f"{rows} single-stage teacher->1.5B ({_fmt(base)}) (not in the paper)")
     return "; ".join(parts) + "."
 
 
@@ -408,3 +436,22 @@ def cli_report(args: Any) -> int:
         else:
             print(f"updated the {args.profile} results section of {args.readme}")
     return 0
+
+
+def save_beyond(cfg: Any, result: Any) -> dict[str, Path]:
+    """Write the beyond-the-paper rows (figures/<profile>/table1_beyond_paper.*) and the ROUGE-vs-k
+    figure (fig_kd_rouge_vs_k.png), each with provenance."""
+    from lantern_nb.kd.beyond_paper import BEYOND_TABLE, plot_rouge_vs_k
+
+    paths = save_table(result.table, BEYOND_TABLE, cfg,
+                       note=(f"Beyond the paper ({cfg.name} profile): {cfg.kd.beyond_divergence.upper()} from the same "
+                             f"student initialisation, {result.steps} steps each; ROUGE_L lo/hi: 95% bootstrap interval "
+                             f"over the n test rows; the live row (k = V = {result.vocab}) is the full teacher "
+                             f"distribution."))
+    import matplotlib.pyplot as plt
+
+    fig = plot_rouge_vs_k(result.curve, title=f"Top-k teacher cache: ROUGE-L vs k ({cfg.name} profile, "
+                                              f"{result.steps} steps, beyond the paper)")
+    paths["figure"] = save_figure(fig, "kd_rouge_vs_k", cfg)
+    plt.close(fig)
+    return paths

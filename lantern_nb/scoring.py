@@ -31,12 +31,21 @@ def nll(model: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], max_l
 
 
 def evaluate(model: torch.nn.Module, tokenizer, rows: Sequence[dict[str, Any]], cfg: Profile,
-             max_new_tokens: int | None = None, batch_size: int = 8) -> dict[str, float]:
+             max_new_tokens: int | None = None, batch_size: int = 8, keep: int = 0) -> dict[str, Any]:
     """Paper Sec. 4.3 scores of an explanation model on `rows`: NLL (teacher forcing on the
-    references) and ROUGE-1/2/L of greedy generations against the reference targets."""
-    from lantern_nb.metrics import rouge
+    references) and ROUGE-1/2/L of greedy generations against the reference targets, with the
+    ROUGE-L 95% bootstrap interval (`rougeL_lo`, `rougeL_hi`), the label accuracy of the
+    generations' `Fit:` lines, `n` and the first `keep` generations (`samples`)."""
+    from lantern_nb.metrics import bootstrap_interval, label_accuracy, rouge_rows
 
     max_new_tokens = max_new_tokens or cfg.sft.max_new_tokens
     preds = generate(model, tokenizer, rows, max_new_tokens, batch_size=batch_size, max_length=cfg.sft.max_length)
-    scores = rouge(preds, [r["target"] for r in rows])
-    return {"nll": nll(model, tokenizer, rows, cfg.sft.max_length, batch_size), **scores, "n": len(rows)}
+    refs = [r["target"] for r in rows]
+    per_row = rouge_rows(preds, refs)
+    scores = {k: (sum(v) / len(v) if v else float("nan")) for k, v in per_row.items()}
+    lo, hi = bootstrap_interval(per_row["rougeL"], seed=cfg.seed)
+    out = {"nll": nll(model, tokenizer, rows, cfg.sft.max_length, batch_size), **scores, "rougeL_lo": lo,
+           "rougeL_hi": hi, "label_accuracy": label_accuracy(preds, refs), "n": len(rows)}
+    if keep:
+        out["samples"] = [{"pair_id": r.get("pair_id"), "prediction": p} for r, p in zip(rows[:keep], preds)]
+    return out

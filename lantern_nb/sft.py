@@ -95,7 +95,12 @@ def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Mo
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
         parsed = model_specs.parse_spec(spec)
-        src = spec if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
+        if parsed.kind == "base":
+            from lantern_nb.base_store import verify
+
+            src = verify(parsed.raw.split(":", 1)[1])
+        else:
+            src = spec if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
         if parsed.kind == "tiny":
             pretrained_decoder(cfg, spec, tokenizer)
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -214,7 +219,7 @@ def _evaluate_cached(cfg: Profile, out_dir: Path, model, tokenizer, rows: Sequen
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
             return saved["metrics"]
-    metrics = evaluate(model, tokenizer, rows, cfg)
+    metrics = evaluate(model, tokenizer, rows, cfg, batch_size=16, keep=3)
     write_json_atomic(path, {"key": key, "metrics": metrics})
     return metrics
 
@@ -229,6 +234,7 @@ class Table3Result:
     pretrain_curves: dict[str, list[tuple[int, float]]]
     n_train: int
     n_test: int
+    samples: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # first test generations
 
 
 def release_memory() -> None:
@@ -241,8 +247,9 @@ def release_memory() -> None:
 def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
     """Table 3: every teacher candidate fine-tuned on D_seed train and scored on D_seed test.
 
-    The table's columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, NLL, Pretrain seconds,
-    Train seconds. Each candidate's model is released after its evaluation, before the next trains.
+    The table's columns: Teacher Model, Spec, ROUGE_1, ROUGE_2, ROUGE_L, its 95% bootstrap interval
+    (ROUGE_L lo / hi), Label accuracy (the generation's `Fit:` line against the reference), n (test
+    rows scored), NLL, Pretrain seconds, Train seconds. Each candidate's model is released after its evaluation, before the next trains.
     """
     check_method(cfg.sft.method)
     tokenizer = model_specs.get_tokenizer(cfg)
@@ -250,20 +257,24 @@ def run_table3(cfg: Profile, force: bool = False) -> Table3Result:
     test_rows = seed_rows(cfg, "test")[: cfg.sft.eval_n]
     if not train_rows or not test_rows:
         raise ValueError(f"D_seed has {len(train_rows)} train and {len(test_rows)} test rows; both must be non-empty")
-    rows, curves, pre_curves = [], {}, {}
+    rows, curves, pre_curves, samples = [], {}, {}, {}
     for name, spec in cfg.models.teacher_candidates.items():
         out_dir = candidate_dir(cfg, name)
         res = finetune_teacher(cfg, name, tokenizer, train_rows, out_dir, force=force)
         metrics = _evaluate_cached(cfg, out_dir, res.model, tokenizer, test_rows)
-        info = pretrain_info(cfg, spec) if model_specs.parse_spec(spec).kind == "tiny" else {}
+        info = pretrain_info(cfg, spec) if model_specs.parse_spec(spec).kind in ("tiny", "base") else {}
         curves[name] = loss_curve(res.log_history)
+        samples[name] = metrics.get("samples", [])
         pre_curves[name] = [tuple(x) for x in info.get("loss_curve", [])]
         rows.append({"Teacher Model": name, "Spec": spec, "ROUGE_1": metrics["rouge1"], "ROUGE_2": metrics["rouge2"],
-                     "ROUGE_L": metrics["rougeL"], "NLL": metrics["nll"],
+                     "ROUGE_L": metrics["rougeL"], "ROUGE_L lo": metrics.get("rougeL_lo", float("nan")),
+                     "ROUGE_L hi": metrics.get("rougeL_hi", float("nan")),
+                     "Label accuracy": metrics.get("label_accuracy", float("nan")), "n": metrics.get("n", len(test_rows)),
+                     "NLL": metrics["nll"],
                      "Pretrain seconds": float(info.get("seconds", 0.0)), "Train seconds": res.seconds})
         del res
         release_memory()
-    return Table3Result(pd.DataFrame(rows), curves, pre_curves, len(train_rows), len(test_rows))
+    return Table3Result(pd.DataFrame(rows), curves, pre_curves, len(train_rows), len(test_rows), samples)
 
 
 def _teacher_dir(cfg: Profile) -> Path:

@@ -28,7 +28,7 @@ def _verdict(text: str, heading: str) -> str:
     return next(line for line in section.splitlines() if line.startswith("**Verdict:**"))
 
 
-@pytest.mark.parametrize("sft, expected", [(0.35, "does not beat SFT only"), (0.20, "beats SFT only")])
+@pytest.mark.parametrize("sft, expected", [(0.35, "is below SFT only"), (0.20, "beats SFT only")])
 def test_table1_kd_vs_sft_only(tmp_root, sft, expected):
     _write("table1_kd_divergences", _table1(sft))
     line = _verdict(report.build_report(PROFILE).read_text(encoding="utf-8"), "Table 1")
@@ -36,6 +36,16 @@ def test_table1_kd_vs_sft_only(tmp_root, sft, expected):
     assert "best divergence here JS (0.3000)" in line  # RKL is beyond the paper and not ranked
     assert "0.0500 here vs 0.0121 in the paper" in line
     assert "Why: tiny models" in line
+
+
+@pytest.mark.parametrize("lo, hi, expected", [(0.26, 0.34, "is within noise of SFT only"),
+                                               (0.29, 0.31, "beats SFT only"), (0.22, 0.24, "is below SFT only")])
+def test_table1_verdict_reads_the_interval(tmp_root, lo, hi, expected):
+    df = _table1(0.28)
+    df["ROUGE_L lo"], df["ROUGE_L hi"] = lo, hi
+    _write("table1_kd_divergences", df)
+    line = _verdict(report.build_report(PROFILE).read_text(encoding="utf-8"), "Table 1")
+    assert expected in line and f"0.3000 [{lo:.3f}, {hi:.3f}]" in line
 
 
 def test_table3_names_best_candidate(tmp_root):

@@ -113,8 +113,11 @@ def test_explainer_is_conditioned_on_the_label(tiny_tokenizer, tmp_path):
 def test_evaluate_reports_nll_and_rouge(tiny_tokenizer):
     cfg = _cfg()
     out = scoring.evaluate(_model(tiny_tokenizer), tiny_tokenizer, _rows(2), cfg)
-    assert set(out) == {"nll", "rouge1", "rouge2", "rougeL", "n"} and out["n"] == 2
-    assert out["nll"] > 0
+    assert set(out) == {"nll", "rouge1", "rouge2", "rougeL", "rougeL_lo", "rougeL_hi", "label_accuracy", "n"}
+    assert out["n"] == 2 and out["nll"] > 0
+    assert out["rougeL_lo"] <= out["rougeL"] <= out["rougeL_hi"] and 0 <= out["label_accuracy"] <= 1
+    kept = scoring.evaluate(_model(tiny_tokenizer), tiny_tokenizer, _rows(2), cfg, keep=1)
+    assert len(kept["samples"]) == 1 and set(kept["samples"][0]) == {"pair_id", "prediction"}
 
 
 # ----------------------------------------------------------------------------- SFT

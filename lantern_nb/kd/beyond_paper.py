@@ -281,6 +281,10 @@ def plot_rouge_vs_k(curve: pd.DataFrame, title: str = "Top-k teacher cache: ROUG
     live = curve[curve["label"] == LIVE]
     fig, ax = plt.subplots(figsize=(7.0, 3.8))
     ax.plot(topk["k"], topk["ROUGE_L"], marker="o", lw=1.6, color="C0", label="ROUGE-L, top-k + tail cache")
+    if {"ROUGE_L lo", "ROUGE_L hi"} <= set(topk.columns) and topk["ROUGE_L lo"].notna().all():
+        ax.errorbar(topk["k"], topk["ROUGE_L"], yerr=[topk["ROUGE_L"] - topk["ROUGE_L lo"],
+                                                       topk["ROUGE_L hi"] - topk["ROUGE_L"]],
+                    fmt="none", ecolor="C0", capsize=3, lw=1, label="95% bootstrap interval")
     for _, r in topk.iterrows():
         if np.isfinite(r["Disk bytes/token"]):
             ax.annotate(f"{r['Disk bytes/token']:.0f} B/tok", (r["k"], r["ROUGE_L"]), textcoords="offset points",
@@ -305,3 +309,14 @@ def plot_rouge_vs_k(curve: pd.DataFrame, title: str = "Top-k teacher cache: ROUG
     ax.legend(handles, labels, fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+BEYOND_TABLE = "table1_beyond_paper"
+
+
+def load_saved_beyond(cfg: Profile) -> pd.DataFrame | None:
+    """The beyond rows a previous `make beyond` saved for this profile, or None."""
+    from lantern_nb import artifacts
+
+    path = artifacts.figures_dir(cfg.name) / f"{BEYOND_TABLE}.csv"
+    return pd.read_csv(path) if path.exists() else None

@@ -35,7 +35,9 @@ from lantern_nb.train import CausalLMObjective, TrainConfig, TrainResult, loss_c
 
 DISPLAY: dict[str, str] = {"sft": "SFT only", "js": "JS", "fkl": "FKL", "tvd": "TVD", "skl": "SKL", "rkl": "RKL",
                            "skew_fkl": "Skew-FKL", "skew_rkl": "Skew-RKL"}
-METRIC_COLUMNS: dict[str, str] = {"nll": "Loss (NLL)", "rouge1": "ROUGE_1", "rouge2": "ROUGE_2", "rougeL": "ROUGE_L"}
+METRIC_COLUMNS: dict[str, str] = {"nll": "Loss (NLL)", "rouge1": "ROUGE_1", "rouge2": "ROUGE_2", "rougeL": "ROUGE_L",
+                                  "rougeL_lo": "ROUGE_L lo", "rougeL_hi": "ROUGE_L hi",
+                                  "label_accuracy": "Label accuracy", "n": "n"}
 PAPER_COLUMNS: dict[str, str] = paper_columns("table1_kd_divergences")  # Loss -> Paper Loss, ROUGE_1 -> ...
 BEYOND = "beyond the paper"
 

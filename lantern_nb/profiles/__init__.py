@@ -122,7 +122,10 @@ class TeacherCfg:
 class FilterCfg:
     max_explanation_lines: int = bounded(AT_LEAST_1)
     max_line_chars: int = bounded(AT_LEAST_1)
-    review_policy: str  # auto: reject every flagged output (papermill); manual: widget
+    # interactive: the review widget in a live kernel, the automatic policy under papermill; auto: accept clean,
+    # reject flagged outputs everywhere; manual: a person must decide the flagged ones (papermill stops otherwise)
+    review_policy: str
+    review_clean_sample: int = bounded(NON_NEGATIVE)  # clean outputs a person also reviews, after the flagged ones
 
 
 @dataclass
@@ -206,6 +209,8 @@ class KdCfg(OptimizerCfg):
     beyond_max_steps: int = bounded(STEP_CAP, -1)  # step cap for the beyond rows (-1: Table 1's steps)
     # timed forward+backward rounds per row for the step-time columns
     beyond_bench_steps: int = bounded(Bound(0, note="0 = step times from the training runs"), 3)
+    # run the beyond rows in notebook 04 (true) or only with `make beyond` (false: too long for the budget)
+    beyond_in_notebook: bool = True
     onpolicy_lmbda: float = bounded(UNIT, 0.5)  # share of steps on student samples (0 = the paper's off-policy KD)
     onpolicy_temperature: float = bounded(Bound(0, note="0 = greedy"), 1.0)  # student sampling temperature
     onpolicy_max_new_tokens: int = bounded(AT_LEAST_1, 64)  # length cap of the student's sampled answers
@@ -435,7 +440,7 @@ def _validate(p: Profile) -> None:
         ("teacher.backend", p.teacher.backend, ("rubric", "hf", "openai"), ""),
         ("teacher.prompt_strategy", p.teacher.prompt_strategy, ("decomposed", "monolithic"), ""),
         ("teacher.failure_rates", p.teacher.failure_rates, FAILURE_MODES, "failure modes"),
-        ("filtering.review_policy", p.filtering.review_policy, ("auto", "manual"), ""),
+        ("filtering.review_policy", p.filtering.review_policy, ("interactive", "auto", "manual"), ""),
         ("models.teacher", m.teacher, m.teacher_candidates, "keys of models.teacher_candidates"),
         ("sft.method", p.sft.method, ("full", "lora", "qlora"), ""),
         ("kd.divergences", p.kd.divergences, DIVERGENCES, ""),

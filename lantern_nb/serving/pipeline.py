@@ -132,3 +132,26 @@ def fit_pair(models: ServingModels, job_text: str, resume: str, *, explain: bool
     timing["total"] = (time.perf_counter() - t_all) * 1000
     return FitReport(summary=summary, label=label, probabilities=probs, explanation=lines, timing_ms=timing,
                      summary_source=source, warning=warning)
+
+
+def handwritten_pairs() -> list[dict[str, str]]:
+    """Job ads and résumés written by hand outside the synthetic generator (other wording, layouts,
+    one occupation it never writes), each with its clear-cut expected label (High or Low)."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("lantern_nb").joinpath("assets/handwritten_pairs.json").read_text())
+
+
+def judge_handwritten(models: ServingModels, pairs: list[dict[str, str]] | None = None):
+    """The served pipeline on `handwritten_pairs()`: expected vs predicted label, the probabilities
+    and the first explanation lines, as a DataFrame (one row per pair)."""
+    import pandas as pd
+
+    rows = []
+    for p in pairs or handwritten_pairs():
+        rep = fit_pair(models, p["job"], p["resume"])
+        rows.append({"pair": p["id"], "expected": p["expect"], "predicted": rep.label,
+                     "right": rep.label == p["expect"], **{f"p({k})": round(v, 3) for k, v in rep.probabilities.items()},
+                     "explanation": " | ".join((rep.explanation or [])[:3])})
+    return pd.DataFrame(rows)

@@ -1,0 +1,131 @@
+"""The committed upstream base models (`make base-models`): build, provenance, hashes on load, the
+generic reading tasks (no fit label, no explanation format), and the committed folder itself."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lantern_nb import base_models, model_specs
+
+TINY = {
+    "seed": 1000003, "n_jobs": 12, "pairs_per_job": 2, "tokenizer_vocab": 600, "save_dtype": "bfloat16",
+    "lm": {"seq_len": 32, "batch_size": 2, "lr": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
+           "scheduler": "constant", "max_grad_norm": 1.0, "log_points": 0},
+    "instruct": {"max_length": 512, "batch_size": 2, "lr": 0.002, "warmup_ratio": 0.0, "weight_decay": 0.0,
+                 "scheduler": "constant", "max_grad_norm": 1.0, "log_points": 0},
+    "models": {"b": {"spec": "tiny-qwen2:h32-l1", "steps": 2}, "b-instruct": {"base": "b", "instruct_steps": 1},
+               "c": {"spec": "tiny-qwen3:h32-l1", "steps": 1}},
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("base")
+    names = base_models.build(TINY, root=root)
+    return root, names
+
+
+def test_build_writes_models_provenance_and_manifest(built):
+    root, names = built
+    assert names == ["b", "b-instruct", "c"]
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    assert {"tokenizer/tokenizer.json", "b/model.safetensors", "b-instruct/provenance.json"} <= set(manifest)
+    prov = base_models.provenance("b", root)
+    assert prov["steps"] == 2 and prov["seconds"] >= 0 and prov["final_loss"] > 0
+    assert len(prov["corpus_sha256"]) == 64 and prov["trained_on"] == "causal LM"
+    assert base_models.provenance("b-instruct", root)["trained_on"] == "reading tasks"
+    model = base_models.load_base("b-instruct", root=root)
+    assert next(model.parameters()).dtype.is_floating_point and model.config.model_type == "qwen2"
+
+
+def test_rebuild_only_what_changed(built, tmp_path):
+    root, _ = built
+    assert base_models.build(TINY, root=root) == []
+    changed = json.loads(json.dumps(TINY))
+    changed["models"]["b"]["steps"] = 3
+    # b's recipe changed: b and the instruct analog built on it are rebuilt, c is kept
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    assert base_models.build(changed, root=copy) == ["b", "b-instruct"]
+
+
+def test_tampered_file_is_refused_with_the_fix(built, tmp_path):
+    import shutil
+
+    root, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    weights = copy / "c" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(base_models.BaseModelError, match="sha256.*make base-models"):
+        base_models.load_base("c", root=copy)
+    with pytest.raises(base_models.BaseModelError, match="known: b, b-instruct, c"):
+        base_models.verify("nosuch", root=copy)
+    (copy / "MANIFEST.json").unlink()
+    with pytest.raises(base_models.BaseModelError, match="git checkout data/base"):
+        base_models.base_tokenizer(copy)
+
+
+def test_base_spec_grammar():
+    spec = model_specs.parse_spec("base:qwen2-h192-l4-instruct")
+    assert (spec.kind, spec.arch, spec.hidden, spec.layers, spec.instruct) == ("base", "qwen2", 192, 4, True)
+    assert spec.is_decoder
+    with pytest.raises(ValueError, match=r"base:<qwen2\|qwen3\|phi3>-h<hidden>-l<layers>"):
+        model_specs.parse_spec("base:llama-7b")
+
+
+def test_reading_tasks_carry_no_fit_label_or_explanation_format():
+    pairs = base_models.upstream_pairs(TINY, progress=False)
+    tasks = base_models.reading_tasks(pairs, seed=0)
+    kinds = {m[1]["content"].split("\n", 1)[0][:30] for m, _ in tasks}
+    assert any(k.startswith("Does this résumé show") for k in kinds)
+    assert any(k.startswith("List the requirements") for k in kinds)
+    for messages, answer in tasks:
+        text = messages[1]["content"] + "\n" + answer
+        assert "Fit:" not in text and "Meets " not in text and not re.search(r"\bfit\b", answer, re.I)
+
+
+def test_upstream_corpus_shares_no_posting_with_the_profiles():
+    from lantern_nb.data import generator
+    from lantern_nb.profiles import load_profile
+
+    upstream = {p.job_text for p in base_models.upstream_pairs(TINY, progress=False)}
+    for name in ("smoke", "cpu"):
+        cfg = load_profile(name)
+        ours = generator.generate_pairs(12, 1, seed=cfg.seed, progress=False)
+        assert not upstream & {p.job_text for p in ours}
+
+
+def test_recipe_loads_and_names_every_profile_base_spec():
+    recipe = base_models.load_recipe()
+    from lantern_nb.profiles import load_profile
+
+    cfg = load_profile("cpu")
+    m = cfg.models
+    specs = [*m.teacher_candidates.values(), *m.students.values(), *m.classifier_backbones.values(), m.summarizer]
+    wanted = {s.split(":", 1)[1] for s in specs if s.startswith("base:")}
+    assert wanted and wanted <= set(recipe["models"])
+
+
+def test_recipe_errors_name_the_model(tmp_path):
+    bad = dict(TINY, models={"x": {"base": "nosuch", "instruct_steps": 1}})
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="'x' has base 'nosuch'"):
+        base_models.load_recipe(path)
+
+
+COMMITTED = base_models.base_dir()
+
+
+@pytest.mark.skipif(not (COMMITTED / "MANIFEST.json").exists(), reason="no committed base models in this checkout")
+def test_committed_base_models_match_their_manifest_and_fit_the_budget():
+    manifest = json.loads((COMMITTED / "MANIFEST.json").read_text())
+    for folder in sorted({k.split("/", 1)[0] for k in manifest}):
+        base_models.verify(folder)
+    total = sum(p.stat().st_size for p in Path(COMMITTED).rglob("*") if p.is_file())
+    assert total <= 60e6
