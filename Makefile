@@ -29,7 +29,7 @@ INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.p
 
 help:
 	@echo "make setup                  create .venv (CPU torch first when there is no CUDA), install lantern_nb + dev extras, register the '$(KERNEL)' kernel"
-	@echo "make reproduce [PROFILE=P]  run the seven notebooks with papermill into build/P/ (P: smoke, cpu [default], paper)"
+	@echo "make reproduce [PROFILE=P]  run the seven notebooks with papermill into build/P/ (P: smoke, cpu [default], gpu, paper)"
 	@echo "make test                   unit tests + every notebook executed in the smoke profile"
 	@echo "make lab                    JupyterLab on notebooks/"
 	@echo "make beyond [PROFILE=P]     the Table 1 rows beyond the paper (top-k cache, on-policy) at Table 1's length, after notebook 04"

@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", default="cpu")
     c.set_defaults(func=_lazy("lantern_nb.notebook:cli_beyond"))
 
-    c = sub.add_parser("plan", help="dry-run a profile: resolve models, vocab, memory and time estimates")
+    c = sub.add_parser("plan", help="dry-run a profile: every run with its count, memory, GPU- and wall-hours, disk; totals")
     c.add_argument("--profile", default="paper", choices=PROFILES)
+    c.add_argument("--json", action="store_true", help="print the runs and totals as JSON")
     c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))
 
     c = sub.add_parser("check", help="load a profile strictly and check this machine can run it (make reproduce does)")

@@ -41,13 +41,18 @@ def seed_everything(seed: int) -> None:
 
 
 def require_device(cfg: Profile) -> None:
-    """Stop at once when `cfg` needs hardware this machine lacks (the paper profile needs CUDA)."""
-    if cfg.name == "paper":
+    """Stop at once when `cfg` needs hardware this machine lacks: a profile on hub checkpoints (paper, gpu)
+    needs CUDA."""
+    from lantern_nb.model_specs import uses_tiny_models
+
+    if not uses_tiny_models(cfg):
         import torch
 
         if not torch.cuda.is_available():
-            raise RuntimeError("the paper profile needs a CUDA GPU (paper: 8x H100 80GB) and hub access; this machine "
-                               "has no GPU. Check the plan with `make reproduce PROFILE=paper DRY_RUN=1`, or run "
+            gpus = f"{cfg.hardware.gpus} x {cfg.hardware.gpu_memory_gb:.0f} GB" if cfg.hardware.gpus > 1 else \
+                f"one {cfg.hardware.gpu_memory_gb:.0f} GB GPU"
+            raise RuntimeError(f"the {cfg.name} profile needs a CUDA GPU ({gpus}) and hub access; this machine "
+                               f"has no GPU. Check the plan with `make reproduce PROFILE={cfg.name} DRY_RUN=1`, or run "
                                "PROFILE=cpu here.")
 
 
@@ -67,7 +72,9 @@ def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
     and forbid hub access for the offline profiles."""
     cfg = load_profile(profile, **(overrides or {}))
     require_device(cfg)
-    if cfg.name != "paper":
+    from lantern_nb.model_specs import uses_tiny_models
+
+    if uses_tiny_models(cfg):
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     seed_everything(cfg.seed)

@@ -6,6 +6,12 @@ per notebook the GPU memory (weights, gradients, optimizer states, activations, 
 LoRA vs QLoRA) and a rough time on one 80 GB GPU, naming the steps that need `accelerate launch`
 over several GPUs. Architectures of the paper's models are stored here (from their published
 configs) so the plan needs no hub access; tiny specs are built locally.
+
+It models what the code does: one run per teacher candidate with `sft.method` only, every KD run the
+notebooks make once (Table 1, Table 2's distinct stages, SCD), D_cls labelling by T2, every classifier
+cell, the summarizer, evaluation generation, and T1's API time; fp32 master weights for training,
+activation checkpointing only where the profile turns it on, CE logits one chunk at a time.
+`python -m lantern_nb plan --profile P --json` prints the runs and the totals as JSON.
 """
 from __future__ import annotations
 
@@ -67,13 +73,18 @@ def resolve(spec: str, tokenizer: Any = None) -> Arch:
     return Arch(float(n), parsed.hidden, parsed.layers, conf.vocab_size, "corpus-bpe", len(tokenizer))
 
 
-def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen: bool = False) -> dict[str, float]:
-    """Per-GPU memory of training (or, `frozen`, of a bf16 forward-only teacher) in GB.
+def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen: bool = False,
+                    checkpointing: bool = True, logit_rows: int | None = None) -> dict[str, float]:
+    """Per-GPU memory of training (or, `frozen`, of a bf16 forward-only teacher) in GB, as the code runs it.
 
-    full: fp32 master weights + grads + AdamW moments (16 B/param); lora: bf16 base (2 B/param) +
+    full: fp32 master weights + grads + AdamW moments (16 B/param: trainable models load in fp32 and the
+    Trainer's bf16 autocast computes in bf16, `model_specs.load_dtype`); lora: bf16 base (2 B/param) +
     ~1% trainable in fp32 with AdamW; qlora: 4-bit base (~0.55 B/param) + the same adapters.
-    Activations assume gradient checkpointing (~2 x seq x hidden x layers x 2 B + one layer's
-    working set); logits are the [seq x vocab] fp32 tensor (x2 with its gradient) of the naive loss.
+    Activations: with `checkpointing` (non-reentrant activation checkpointing) ~2 bf16 tensors of
+    [tokens x hidden] per layer plus one layer's working set (~34 x tokens x hidden B); without it that
+    working set for every layer. Logits: `logit_rows` rows of fp32 [rows x vocab] (x2 with the gradient);
+    the CE and the chunked KD loss build them one chunk of answer rows at a time, the naive KD loss for
+    every position (default: seq x batch).
     """
     gb = 1024 ** 3
     p = a.params
@@ -86,16 +97,45 @@ def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen:
         adapters = 0.01 * p
         weights, grads, optim = base + 4 * adapters, 4 * adapters, 8 * adapters
     tokens = seq * batch
-    acts = 0.0 if frozen else tokens * a.hidden * a.layers * 2 * 2 + tokens * a.hidden * 34
-    logits = tokens * a.vocab * 4 * (1 if frozen else 2)
+    if frozen:
+        acts = tokens * a.hidden * 34.0  # one layer's working set at a time (no graph is kept)
+    elif checkpointing:
+        acts = tokens * a.hidden * a.layers * 2 * 2 + tokens * a.hidden * 34
+    else:
+        acts = tokens * a.hidden * a.layers * 34.0
+    if logit_rows is None:
+        logit_rows = batch if frozen else tokens  # a frozen model (labelling, serving) keeps only its last position
+    rows = min(logit_rows, tokens)
+    logits = rows * a.vocab * 4 * (1 if frozen else 2)
     return {"weights": weights / gb, "grads": grads / gb, "optimizer": optim / gb, "activations": acts / gb,
             "logits": logits / gb}
 
 
-def train_hours(a: Arch, tokens: float, frozen_teacher: Arch | None = None) -> float:
-    """6 x params FLOPs per trained token (+ 2 x params for a teacher forward) at MFU on one GPU."""
-    flops = 6 * a.params * tokens + (2 * frozen_teacher.params * tokens if frozen_teacher else 0.0)
-    return flops / (GPU_TFLOPS_BF16 * 1e12 * MFU) / 3600
+def train_hours(a: Arch, tokens: float, frozen_teacher: Arch | None = None, checkpointing: bool = False,
+                hw: "Hardware | None" = None) -> float:
+    """GPU-hours of training on `tokens`: 6 x params FLOPs per token (8 x with activation checkpointing,
+    which reruns the forward) + 2 x params for a frozen teacher's forward, at `hw`'s MFU."""
+    hw = hw or Hardware()
+    flops = (8 if checkpointing else 6) * a.params * tokens + (2 * frozen_teacher.params * tokens if frozen_teacher else 0.0)
+    return flops / (hw.tflops_bf16 * 1e12 * hw.mfu) / 3600
+
+
+def forward_hours(a: Arch, tokens: float, hw: "Hardware | None" = None) -> float:
+    """GPU-hours of forward passes only (D_cls labelling, NLL): 2 x params FLOPs per token."""
+    hw = hw or Hardware()
+    return 2 * a.params * tokens / (hw.tflops_bf16 * 1e12 * hw.mfu) / 3600
+
+
+def generation_hours(a: Arch, rows: int, new_tokens: int, prompt_tokens: int, batch: int = 16,
+                     hw: "Hardware | None" = None) -> float:
+    """GPU-hours of greedy generation (evaluation, on-policy samples) in batches of `batch`: the prompt's
+    prefill at MFU, then one decoding step per new token, each reading the bf16 weights once from HBM
+    (decoding is memory-bound) or costing 2 x params x batch FLOPs, whichever is slower."""
+    hw = hw or Hardware()
+    batches = math.ceil(rows / batch)
+    prefill = 2 * a.params * rows * prompt_tokens / (hw.tflops_bf16 * 1e12 * hw.mfu)
+    step = max(2 * a.params / (hw.hbm_tb_s * 1e12), 2 * a.params * batch / (hw.tflops_bf16 * 1e12 * hw.mfu))
+    return (prefill + batches * new_tokens * step) / 3600
 
 
 def kd_compatible(teacher: Arch, student: Arch) -> tuple[bool, str]:
@@ -108,9 +148,82 @@ def kd_compatible(teacher: Arch, student: Arch) -> tuple[bool, str]:
     return True, f"slice both to {size:,} (teacher {teacher.vocab:,}, student {student.vocab:,}; real ids {teacher.real_vocab:,})"
 
 
-def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, pd.DataFrame]:
-    """The dry-run tables: roles, KD compatibility, and per-step memory/time estimates."""
+# What the plan assumes where the profile cannot say (each an estimate, not a measurement).
+ROW_TOKENS = {"synthetic": 660, "hf_fit": 1_900, "hf_netsol": 2_400, "file": 1_900}  # mean prompt+answer tokens per D_seed row
+ANSWER_TOKENS = 160        # mean explanation tokens (the synthetic D_seed: ~150)
+SOURCE_ROWS = {"hf_fit": 8_000, "hf_netsol": 1_000}  # rows the hub datasets have (hf_fit: 6,241 train + 1,759 test)
+T1_CALLS = {"decomposed": 3, "monolithic": 1}
+T1_SECONDS_PER_CALL = 12.0  # a GPT-4o-class API call of ~400 output tokens (~40 tok/s) plus the prompt's latency
+DATA_PARALLEL_EFFICIENCY = 0.7  # the Trainer's one-process nn.DataParallel over the visible GPUs
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The GPUs a plan is for (profile section `hardware`; defaults: one H100 80 GB)."""
+
+    gpus: int = 1
+    memory_gb: float = GPU_MEMORY_GB
+    tflops_bf16: float = GPU_TFLOPS_BF16
+    hbm_tb_s: float = 3.35
+    mfu: float = MFU
+
+    @classmethod
+    def of(cls, cfg: Profile) -> "Hardware":
+        h = cfg.hardware
+        return cls(h.gpus, h.gpu_memory_gb, h.gpu_tflops_bf16, h.hbm_tb_s, h.mfu)
+
+
+def seed_rows(cfg: Profile) -> dict[str, float]:
+    """D_base pairs and D_seed train / test rows the plan counts: the synthetic generator's n_jobs x
+    pairs_per_job, a hub dataset's size capped by n_jobs x pairs_per_job, split by the profile's fractions
+    (T1 labels them all; the validators drop a few, ignored here)."""
+    d = cfg.data
+    pairs = float(d.n_jobs * d.pairs_per_job)
+    if d.source in SOURCE_ROWS:
+        pairs = min(pairs, float(SOURCE_ROWS[d.source]))
+    return {"pairs": pairs, "train": pairs * (1 - d.val_frac - d.test_frac), "test": pairs * d.test_frac}
+
+
+def _steps_tokens(rows: float, epochs: int, batch: int, max_steps: int, row_tokens: float) -> tuple[float, float]:
+    """(optimizer steps, trained tokens) of a run over `rows` for `epochs`, capped at `max_steps` (-1 = none)."""
+    steps = math.ceil(rows / batch) * epochs
+    if max_steps >= 0:
+        steps = min(steps, max_steps)
+    return float(steps), steps * batch * row_tokens
+
+
+def kd_runs(cfg: Profile) -> list[tuple[str, str, str]]:
+    """Every KD training run the notebooks make, once each (the run cache shares equal ones):
+    (notebook, run, student) for Table 1 (SFT-only + divergences + extra divergences), Table 2's
+    distinct path stages (the [teacher, kd.student] path is Table 1's path-divergence row), SCD
+    (+ adaptive weighting) and, when they run in the notebook, the beyond-the-paper rows."""
+    k = cfg.kd
+    runs = [("04", "SFT-only", k.student)]
+    runs += [("04", f"KD {d}", k.student) for d in [*k.divergences, *k.extra_divergences]]
+    stages = set()
+    for path in k.paths:
+        for i in range(1, len(path)):
+            chain = tuple(path[:i + 1])
+            if chain == ("teacher", k.student) and k.path_divergence in [*k.divergences, *k.extra_divergences]:
+                continue
+            stages.add(chain)
+    runs += [("05", "path " + " -> ".join(c), c[-1]) for c in sorted(stages, key=lambda c: (len(c), c))]
+    if k.scd:
+        runs.append(("05", "SCD", k.student))
+        if k.adaptive_weighting:
+            runs.append(("05", "SCD + adaptive weighting", k.student))
+    if k.beyond_in_notebook:
+        runs += [("04", f"top-{kk} cache", k.student) for kk in k.topk_ks]
+        runs.append(("04", "on-policy", k.student))
+    return runs
+
+
+def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
+    """The dry run: `roles`, `kd` (logit-KD compatibility), `runs` (every run the notebooks make, with its
+    count, per-GPU memory, GPU-hours, wall-hours on the profile's GPUs and disk) and `totals`
+    (`total_gpu_hours`, `total_wall_hours`, `gpus`, `disk_gb`, `t1_api_hours`, `fits`)."""
     m = cfg.models
+    hw = Hardware.of(cfg)
     roles = [("teacher candidate", k, v) for k, v in m.teacher_candidates.items()]
     roles += [("student", k, v) for k, v in m.students.items()]
     roles += [("classifier backbone", k, v) for k, v in m.classifier_backbones.items()]
@@ -127,52 +240,121 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, pd.DataFrame]:
     if not kd_df["ok"].all():
         raise ValueError("logit KD is impossible for: " + "; ".join(kd_df.loc[~kd_df.ok, "detail"]))
 
-    n_seed = cfg.data.n_jobs * cfg.data.pairs_per_job * (1 - cfg.data.val_frac - cfg.data.test_frac)
-    seed_tokens = n_seed * cfg.sft.max_length * 0.5  # half the context on average (paper: by input lengths)
-    steps = []
+    sizes = seed_rows(cfg)
+    row_tokens = float(min(ROW_TOKENS.get(cfg.data.source, ROW_TOKENS["file"]), cfg.sft.max_length))
+    prompt_tokens = max(row_tokens - ANSWER_TOKENS, 1.0)
+    runs: list[dict[str, Any]] = []
 
-    def add(notebook: str, what: str, a: Arch, method: str, seq: int, batch: int, tokens: float,
-            teacher_arch: Arch | None = None) -> None:
-        mem = train_memory_gb(a, seq, batch, method)
+    def add(notebook: str, what: str, a: Arch, *, count: int = 1, method: str = "full", seq: int, batch: int,
+            tokens: float = 0.0, teacher_arch: Arch | None = None, checkpointing: bool = False,
+            logit_rows: int | None = None, gpu_hours: float | None = None, eval_rows: int = 0,
+            new_tokens: int = 0, disk_gb: float = 0.0, frozen: bool = False) -> None:
+        mem = train_memory_gb(a, seq, batch, method, frozen=frozen, checkpointing=checkpointing, logit_rows=logit_rows)
         if teacher_arch is not None:
-            t = train_memory_gb(teacher_arch, seq, batch, frozen=True)
+            t = train_memory_gb(teacher_arch, seq, batch, frozen=True, logit_rows=logit_rows)
             mem = {k: mem[k] + t[k] for k in mem}
-            if cfg.kd.impl == "chunked":  # only one chunk's student+teacher logits (+grad) exist at a time
-                mem["logits"] = min(seq * batch, cfg.kd.chunk_size) * (a.vocab * 2 + teacher_arch.vocab) * 4 / 1024 ** 3
         total = sum(mem.values())
-        gpus = max(1, math.ceil(total / (GPU_MEMORY_GB * 0.9)))
-        steps.append({"notebook": notebook, "step": what, "method": method,
-                      **{f"{k} GB": round(v, 1) for k, v in mem.items()}, "total GB": round(total, 1),
-                      "hours on 1 GPU": round(train_hours(a, tokens, teacher_arch), 2),
-                      "launch": "python" if gpus == 1 else f"accelerate launch (FSDP, >= {gpus} GPUs)"})
+        hours = gpu_hours if gpu_hours is not None else (
+            0.0 if frozen else train_hours(a, tokens, teacher_arch, checkpointing, hw))
+        if eval_rows:
+            hours += generation_hours(a, eval_rows, new_tokens, int(prompt_tokens), hw=hw)
+        fits = total <= hw.memory_gb * 0.9
+        gpus = hw.gpus if fits else 0
+        wall = hours / (1.0 if gpus <= 1 else gpus * DATA_PARALLEL_EFFICIENCY) if gpus else float("inf")
+        runs.append({"notebook": notebook, "run": what, "count": count, "method": method, "seq": seq, "batch": batch,
+                     **{f"{k} GB": round(v, 1) for k, v in mem.items()}, "total GB": round(total, 1),
+                     "fits": fits, "GPU-hours": round(count * hours, 2), "wall-hours": round(count * wall, 2),
+                     "disk GB": round(count * disk_gb, 1),
+                     "launch": ("one process" if gpus == 1 else f"one process, DataParallel on {gpus} GPUs") if fits
+                     else f"does not fit one {hw.memory_gb:.0f} GB GPU: needs FSDP / DeepSpeed sharding"})
 
+    # 01-02: T1 labels every D_base pair through the API (wall time, no GPU)
+    t1_hours = sizes["pairs"] * T1_CALLS.get(cfg.teacher.prompt_strategy, 3) * T1_SECONDS_PER_CALL \
+        / cfg.teacher.concurrency / 3600 if cfg.teacher.backend != "rubric" else 0.0
+    # 03: SFT of each teacher candidate with the profile's method, its checkpoints, its evaluation
+    s = cfg.sft
+    gb = 1024 ** 3
     for name, spec in m.teacher_candidates.items():
-        for method in ("full", "lora", "qlora"):
-            add("03_teacher_sft", f"SFT {name}", arch[spec], method, cfg.sft.max_length, cfg.sft.batch_size,
-                seed_tokens * cfg.sft.epochs)
-    for size, spec in m.students.items():
-        add("04/05 KD", f"KD {m.teacher} -> {size}", arch[spec], "full", cfg.kd.max_length, cfg.kd.batch_size,
-            seed_tokens * cfg.kd.epochs, teacher)
-    cls_tokens = cfg.data.n_cls_pairs * cfg.classifier.max_length * 0.3 * cfg.classifier.epochs
-    for name, spec in m.classifier_backbones.items():
         a = arch[spec]
-        add("06_classifier", f"classifier {name}", Arch(a.params, a.hidden, a.layers, 3, a.tokenizer, 3), "full",
-            cfg.classifier.max_length, cfg.classifier.batch_size, cls_tokens)
-    return {"roles": role_df, "kd": kd_df, "steps": pd.DataFrame(steps)}
+        steps, tokens = _steps_tokens(sizes["train"], s.epochs, s.batch_size * s.grad_accum, s.max_steps, row_tokens)
+        eval_n = min(s.eval_n, int(sizes["test"]))
+        add("03", f"SFT {name}", a, method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
+            checkpointing=s.gradient_checkpointing, logit_rows=1024, eval_rows=eval_n, new_tokens=s.max_new_tokens,
+            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb)
+    # 04-05: every KD run (student trains, T2 forwards), each evaluated
+    k = cfg.kd
+    kd_eval = min(k.eval_n or s.eval_n, int(sizes["test"]))
+    kd_logit_rows = k.chunk_size if k.impl == "chunked" else None
+    for nb, what, role in kd_runs(cfg):
+        a = arch[m.students[role]]
+        steps, tokens = _steps_tokens(sizes["train"], k.epochs, k.batch_size * k.grad_accum, k.max_steps, row_tokens)
+        t_arch = None if what == "SFT-only" else teacher
+        add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, seq=k.max_length,
+            batch=k.batch_size, tokens=tokens, teacher_arch=t_arch, checkpointing=k.gradient_checkpointing,
+            logit_rows=kd_logit_rows if t_arch is not None else 1024, eval_rows=kd_eval, new_tokens=s.max_new_tokens,
+            disk_gb=2 * a.params / gb)
+    # 06: T2 labels D_cls (one forward per pair), then every classifier cell
+    c = cfg.classifier
+    cls_seq = c.max_length
+    pair_tokens = min(float(cls_seq), prompt_tokens)
+    add("06", "T2 labels D_cls", teacher, method="inference", seq=int(prompt_tokens), batch=32, frozen=True,
+        gpu_hours=forward_hours(teacher, cfg.data.n_cls_pairs * prompt_tokens, hw))
+    cells = [(b, st) for b in c.table4_backbones for st in c.structures]
+    cells += [(b, "seqcls_last") for b in c.downscale_backbones if (b, "seqcls_last") not in cells]
+    for b, st in cells:
+        a = arch[m.classifier_backbones[b]]
+        n_pairs = c.max_train_pairs.get(b, 0) or cfg.data.n_cls_pairs
+        tokens = n_pairs * pair_tokens * c.epochs * (2 if st.startswith("twotower") else 1)
+        head = Arch(a.params, a.hidden, a.layers, 3, a.tokenizer, 3)
+        add("06", f"classifier {b} / {st}", head, seq=int(pair_tokens), batch=c.batch_size, tokens=tokens,
+            checkpointing=s.gradient_checkpointing, disk_gb=4 * a.params / gb)
+    # 07: the JD summarizer's SFT (train-split jobs) and the serving benchmark
+    sm = cfg.summarizer
+    a = arch[m.summarizer]
+    jobs = sizes["train"] / max(cfg.data.pairs_per_job, 1) if not sm.train_jobs else sm.train_jobs
+    _, tokens = _steps_tokens(jobs, sm.epochs, sm.batch_size, -1, min(sm.max_length, row_tokens))
+    add("07", "JD summarizer SFT", a, seq=sm.max_length, batch=sm.batch_size, tokens=tokens, logit_rows=1024,
+        checkpointing=s.gradient_checkpointing, eval_rows=sm.eval_n, new_tokens=sm.max_new_tokens,
+        disk_gb=2 * a.params / gb)
+    add("07", "serving benchmark", arch[m.students[k.student]], method="inference", seq=int(prompt_tokens), batch=cfg.serving.max_batch,
+        frozen=True, gpu_hours=3 * cfg.serving.duration_s / 3600)
+    runs_df = pd.DataFrame(runs)
+    gpu_hours = float(runs_df["GPU-hours"].sum())
+    wall = float(runs_df["wall-hours"].sum()) + t1_hours
+    totals = {"profile": cfg.name, "gpus": hw.gpus, "gpu_memory_gb": hw.memory_gb, "runs": int(runs_df["count"].sum()),
+              "total_gpu_hours": round(gpu_hours, 1), "t1_api_hours": round(t1_hours, 1),
+              "total_wall_hours": round(wall, 1) if math.isfinite(wall) else None,
+              "disk_gb": round(float(runs_df["disk GB"].sum()), 1), "fits": bool(runs_df["fits"].all()),
+              "d_base_pairs": int(sizes["pairs"]), "d_seed_train_rows": int(sizes["train"]),
+              "d_cls_pairs": cfg.data.n_cls_pairs}
+    return {"roles": role_df, "kd": kd_df, "runs": runs_df, "totals": totals}
 
 
 def cli_plan(args: Any) -> int:
+    import json
+
+    import torch
+
     cfg = load_profile(args.profile)
     tokenizer = None
     if model_specs.uses_tiny_models(cfg):
         tokenizer = model_specs.get_tokenizer(cfg)
     tables = plan(cfg, tokenizer)
-    import torch
-
+    if getattr(args, "json", False):
+        out = {"totals": tables["totals"], "runs": tables["runs"].to_dict(orient="records"),
+               "roles": tables["roles"].to_dict(orient="records"), "kd": tables["kd"].to_dict(orient="records")}
+        print(json.dumps(out, indent=1, default=str))
+        return 0
     print(f"# dry run of profile '{cfg.name}' (no GPU used, nothing downloaded)\n")
-    for title, df in tables.items():
-        print(f"## {title}\n{df.to_string(index=False)}\n")
-    if cfg.name == "paper" and not torch.cuda.is_available():
-        print("This machine has no CUDA GPU: `make reproduce PROFILE=paper` would stop at once. "
-              "Run it on a GPU box (paper: 8x H100 80GB); steps marked 'accelerate launch' need several GPUs.")
+    for title in ("roles", "kd", "runs"):
+        print(f"## {title}\n{tables[title].to_string(index=False)}\n")
+    t = tables["totals"]
+    print("## totals\n" + "\n".join(f"{k}: {v}" for k, v in t.items()) + "\n")
+    if not t["fits"]:
+        print("Some runs do not fit one GPU (column `launch`): this code trains on one device or data-parallel "
+              "copies; shard them with FSDP/DeepSpeed, or lower their sequence length / batch in the profile.")
+    if cfg.name != "smoke" and not torch.cuda.is_available() and cfg.device != "cpu" and model_specs.parse_spec(
+            m_spec := cfg.models.teacher_candidates[cfg.models.teacher]).kind == "hub":
+        print(f"This machine has no CUDA GPU: `make reproduce PROFILE={cfg.name}` would stop at once ({m_spec} needs "
+              f"one); run it on a GPU box ({t['gpus']} x {t['gpu_memory_gb']:.0f} GB).")
     return 0

@@ -9,11 +9,73 @@ def test_paper_plan_resolves_every_role_and_vocab():
     assert len(tables["roles"]) == 11
     assert tables["kd"]["ok"].all()
     assert "151,936" in tables["kd"]["detail"].iloc[0]
-    steps = tables["steps"]
-    full = steps[(steps.step == "SFT Qwen2.5-7B-Instruct") & (steps.method == "full")]["total GB"].item()
-    qlora = steps[(steps.step == "SFT Qwen2.5-7B-Instruct") & (steps.method == "qlora")]["total GB"].item()
-    assert full > 80 > qlora
-    assert steps["launch"].str.contains("accelerate launch").any()
+    runs = tables["runs"]
+    sft = runs[runs.run == "SFT Qwen2.5-7B-Instruct"]
+    assert len(sft) == 1 and sft["method"].item() == "full"  # only the profile's method, as the code runs it
+    assert sft["total GB"].item() > 80 and not sft["fits"].item()
+    assert sft["launch"].item().startswith("does not fit one 80 GB GPU")
+    totals = tables["totals"]
+    assert totals["gpus"] == 8 and totals["fits"] is False and totals["total_wall_hours"] is None
+    assert totals["t1_api_hours"] > 0  # the openai T1 labels every pair through the API
+    assert totals["total_gpu_hours"] == pytest.approx(runs["GPU-hours"].sum(), abs=0.1)
+
+
+def test_gpu_profile_fits_one_80gb_gpu_in_12_hours():
+    tables = plan.plan(load_profile("gpu"))
+    runs, totals = tables["runs"], tables["totals"]
+    assert totals["gpus"] == 1 and totals["fits"] is True
+    assert 0 < totals["total_wall_hours"] <= 12
+    assert totals["total_wall_hours"] == pytest.approx(runs["wall-hours"].sum() + totals["t1_api_hours"], abs=0.1)
+    assert (runs["total GB"] <= 72).all() and (runs["count"] >= 1).all()
+    sft = runs[runs.run == "SFT Qwen2.5-7B-Instruct"]
+    assert sft["method"].item() == "qlora" and sft["total GB"].item() < 20
+    assert {"T2 labels D_cls", "JD summarizer SFT"} <= set(runs.run)
+    assert totals["disk_gb"] > 0
+
+
+def test_kd_runs_count_each_distinct_run_once():
+    cfg = load_profile("paper")
+    runs = plan.kd_runs(cfg)
+    names = [r for _, r, _ in runs]
+    assert len(names) == len(set(names))
+    k = cfg.kd
+    assert sum(nb == "04" and not r.startswith(("top-", "on-policy")) for nb, r, _ in runs) == \
+        1 + len(k.divergences) + len(k.extra_divergences)
+    paths = [r for r in names if r.startswith("path ")]
+    assert "path teacher -> 1.5B" not in paths  # Table 1's JS row
+    assert paths.count("path teacher -> 3B") == 1  # the shared first stage of two paths
+    assert "SCD" in names and "SCD + adaptive weighting" in names
+
+
+def test_memory_follows_checkpointing_chunked_logits_and_frozen_last_position():
+    a = plan.Arch(1e9, 1024, 10, 100_000, "x", 100_000)
+    plain = plan.train_memory_gb(a, 1000, 2, "full", checkpointing=False)
+    ckpt = plan.train_memory_gb(a, 1000, 2, "full", checkpointing=True)
+    assert ckpt["activations"] < plain["activations"]
+    chunk = plan.train_memory_gb(a, 1000, 2, "full", logit_rows=100)
+    assert chunk["logits"] * 1024 ** 3 == pytest.approx(100 * 100_000 * 4 * 2)
+    frozen = plan.train_memory_gb(a, 1000, 2, frozen=True)
+    assert frozen["logits"] * 1024 ** 3 == pytest.approx(2 * 100_000 * 4)
+    assert frozen["grads"] == frozen["optimizer"] == 0
+
+
+def test_generation_is_memory_bound_at_small_batch():
+    a = plan.Arch(7e9, 4096, 32, 150_000, "x", 150_000)
+    hw = plan.Hardware()
+    one = plan.generation_hours(a, rows=1, new_tokens=100, prompt_tokens=0, batch=1, hw=hw)
+    assert one * 3600 == pytest.approx(100 * 2 * 7e9 / (hw.hbm_tb_s * 1e12))
+    assert plan.generation_hours(a, rows=64, new_tokens=100, prompt_tokens=0, batch=64, hw=hw) < 64 * one
+
+
+def test_plan_cli_json_has_the_totals(capsys):
+    import json
+
+    from lantern_nb import cli
+
+    assert cli.main(["plan", "--profile", "gpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"total_gpu_hours", "total_wall_hours", "gpus", "disk_gb"} <= set(out["totals"])
+    assert out["runs"] and all("GPU-hours" in r for r in out["runs"])
 
 
 def test_kd_incompatible_tokenizers_are_refused():
@@ -40,6 +102,8 @@ def test_check_stops_paper_profile_without_cuda_and_passes_cpu(capsys, monkeypat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["check", "--profile", "paper"]) == 2
     out = capsys.readouterr().out
-    assert "needs a CUDA GPU" in out and "DRY_RUN=1" in out
+    assert "needs a CUDA GPU (8 x 80 GB)" in out and "DRY_RUN=1" in out
+    assert cli.main(["check", "--profile", "gpu"]) == 2
+    assert "gpu profile needs a CUDA GPU (one 80 GB GPU)" in capsys.readouterr().out
     assert cli.main(["check", "--profile", "cpu"]) == 0
     assert "profile cpu: ok" in capsys.readouterr().out

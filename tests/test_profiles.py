@@ -74,13 +74,13 @@ def test_invalid_choice_and_cross_refs():
 
 
 def test_unknown_profile():
-    with pytest.raises(ProfileError, match="choose one of smoke, cpu, paper"):
+    with pytest.raises(ProfileError, match="choose one of smoke, cpu, gpu, paper"):
         raw_profile("laptop")
 
 
 def test_shipped_profiles_load_within_bounds():
     """The three shipped profiles pass every bound, choice and cross-reference check."""
-    assert [load_profile(name).name for name in PROFILES] == ["smoke", "cpu", "paper"]
+    assert [load_profile(name).name for name in PROFILES] == ["smoke", "cpu", "gpu", "paper"]
 
 
 # (override, the dotted key and what the message must say)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 PROFILE_DIR = Path(__file__).resolve().parent
-PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu", "paper")
 # The names a profile may use; the modules that implement them import these (one list each, no torch here).
 DIVERGENCES: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")  # kd.divergences
 STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")  # classify
@@ -265,6 +265,17 @@ class ServingCfg:
 
 
 @dataclass
+class HardwareCfg:
+    """The GPUs `python -m lantern_nb plan` sizes the runs for (defaults: one H100 80 GB); nothing else reads it."""
+
+    gpus: int = bounded(AT_LEAST_1, 1)
+    gpu_memory_gb: float = bounded(POSITIVE, 80.0)
+    gpu_tflops_bf16: float = bounded(POSITIVE, 989.0)  # H100 SXM dense bf16 peak
+    hbm_tb_s: float = bounded(POSITIVE, 3.35)  # H100 SXM memory bandwidth
+    mfu: float = bounded(OPEN_UNIT, 0.35)  # model-FLOPs utilisation of fine-tuning
+
+
+@dataclass
 class Profile:
     name: str
     seed: int = bounded(NON_NEGATIVE)
@@ -279,6 +290,7 @@ class Profile:
     classifier: ClassifierCfg
     serving: ServingCfg
     summarizer: SummarizerCfg
+    hardware: HardwareCfg = field(default_factory=HardwareCfg)
     notes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
