@@ -139,6 +139,10 @@ def _why(profile: str) -> str:
     if any(str(s).startswith("tiny-") for s in specs):
         return (f"tiny models of the paper's architectures trained for minutes on {data} data; "
                 "the paper fine-tunes 0.5B-8B models on production data")
+    if any(str(s).startswith("base:") for s in specs):
+        return (f"0.36M-2.6M-parameter analogs of the paper's architectures, pretrained upstream by this project "
+                f"(data/base) and fine-tuned for minutes on {data} data; the paper fine-tunes 0.5B-8B models on "
+                "production data")
     return f"the paper's model families at full size, but on {data} data instead of the paper's production data"
 
 
@@ -238,8 +242,9 @@ def _verdict_table2(df: pd.DataFrame, paper: pd.DataFrame, md: str) -> str:
     base = _row_of(df, "teacher->1.5B")
     if len(scd) and base is not None:
         label = "Label" if "Label" in scd.columns else "Path"
-        rows = "; ".join(f"{str(r[label]).split(' (')[0]} {_fmt(r)} {_versus(r, base)}" for _, r in scd.iterrows())
-        parts.append(f"{rows} single-stage teacher->1.5B ({_fmt(base)}) (not in the paper)")
+        rows = "; ".join(f"{str(r[label]).split(' (')[0]} {_fmt(r)} {_versus(r, base)} single-stage teacher->1.5B"
+                         for _, r in scd.iterrows())
+        parts.append(f"{rows} ({_fmt(base)}) (not in the paper)")
     return "; ".join(parts) + "."
 
 
