@@ -14,6 +14,8 @@ student by ROUGE-L as the explanation model for serving.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -78,7 +80,8 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
             train_rows: Sequence[dict[str, Any]], kind: str, out_dir: str | Path,
             token_weights: Callable[..., torch.Tensor] | None = None,
             schedule: "Sequence[Any] | TeacherSchedule | None" = None,
-            callbacks: Sequence[TrainerCallback] = ()) -> tuple[torch.nn.Module, TrainResult]:
+            callbacks: Sequence[TrainerCallback] = (),
+            train_overrides: dict[str, Any] | None = None) -> tuple[torch.nn.Module, TrainResult]:
     """Train a student from `teacher_model` with divergence `kind` (0.1*CE + 0.9*KD), or SFT only.
 
     The student is a model or a spec / size name (`models.students`) started from the cached
@@ -87,6 +90,7 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
     objective when it has `bind`, like `scd.AdaptiveWeighting`); `schedule` is a
     `scd.TeacherSchedule` or the list of its phase teachers (models or checkpoint dirs) for
     Scheduled Checkpoint Distillation: one `train` call, the teacher swapped at phase boundaries.
+    `train_overrides` replace fields of the profile's `TrainConfig` (e.g. the batch sampling).
     """
     from lantern_nb.model_specs import pick_device
 
@@ -112,7 +116,8 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
                 schedule = TeacherSchedule(objective, schedule)
             schedule.objective = objective
             callbacks.append(schedule)
-    result = train(student, rows, objective, train_config(cfg), Path(out_dir), pad_token_id=tokenizer.pad_token_id,
+    tc = dataclasses.replace(train_config(cfg), **(train_overrides or {}))
+    result = train(student, rows, objective, tc, Path(out_dir), pad_token_id=tokenizer.pad_token_id,
                    callbacks=callbacks, desc=f"kd-{kind}")
     return result.model, result
 
