@@ -119,7 +119,7 @@ FIGURE_SECTIONS: dict[str, str] = {
     "distillation_paths": "table2", "scd_schedule_weights": "table2",
     "classifier_confusion": "table4",
     "downscale_tradeoff": "sec61",
-    "serving_latency": "table5", "serving_batching": "table5",
+    "serving_latency": "table5", "serving_batching": "table5", "handwritten_pairs": "table5",
 }
 
 

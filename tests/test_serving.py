@@ -442,3 +442,21 @@ def test_model_costs_and_time_breakdown():
     assert br.loc["Classification", "overhead ms/request"] == pytest.approx(1000 / 100 - 1000 / 400)
     assert br.loc["Explanation", "overhead ms/request"] == pytest.approx(1000 / 5 - 1000 / 10)
     assert result.http_ratio == pytest.approx(20.0) and result.model_ratio == pytest.approx(40.0)
+
+
+def test_handwritten_pairs_are_judged_and_drawn_with_the_served_pipeline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lantern_nb.serving.bench import handwritten_figure
+    from lantern_nb.serving.pipeline import handwritten_pairs, judge_handwritten
+    from lantern_nb.serving.testing import fake_models
+
+    pairs = handwritten_pairs()
+    assert len(pairs) == 8 and {p["expect"] for p in pairs} <= {"High", "Low"}
+    table = judge_handwritten(fake_models())
+    assert list(table["pair"]) == [p["id"] for p in pairs]
+    assert (table["right"] == (table["predicted"] == table["expected"])).all()
+    assert {"p(Low)", "p(Medium)", "p(High)", "explanation"} <= set(table.columns)
+    fig = handwritten_figure(table)
+    assert f"{int(table['right'].sum())} of 8 right" in fig.axes[0].get_title()

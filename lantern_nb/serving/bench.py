@@ -346,3 +346,21 @@ def batching_figure(res: BenchmarkResult):
 
 __all__ = ["GOALS", "BenchmarkResult", "TimeBreakdown", "batching_figure", "latency_figure", "model_costs",
            "run_benchmark", "sample_texts", "start_servers", "table5_frame", "table5_note", "time_breakdown"]
+
+
+def handwritten_figure(table: pd.DataFrame):
+    """The served classifier on the hand-written pairs (`pipeline.judge_handwritten`): the probability it gives
+    each pair's expected label, green where its top label is the expected one, with the 1/3 of a blind guess."""
+    import matplotlib.pyplot as plt
+
+    p = [float(r[f"p({r['expected']})"]) for _, r in table.iterrows()]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(table["pair"], p, color=["tab:green" if r else "tab:red" for r in table["right"]])
+    ax.axhline(1 / 3, color="gray", ls="--", lw=1, label="blind guess (1/3)")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("p(expected label)")
+    ax.set_title(f"Hand-written pairs outside the generator: {int(table['right'].sum())} of {len(table)} right")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
