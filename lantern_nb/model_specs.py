@@ -167,6 +167,15 @@ def uses_base_models(cfg: Profile) -> bool:
     return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "base"
 
 
+def tokenizer_source(cfg: Profile) -> str:
+    """Where the profile's decoder tokenizer comes from, in words (for the notebooks' printouts)."""
+    if uses_base_models(cfg):
+        return "the committed base models' BPE, trained on the upstream corpus (data/base/tokenizer)"
+    if uses_tiny_models(cfg):
+        return "BPE trained on this profile's corpus"
+    return "the hub checkpoint's"
+
+
 # ----------------------------------------------------------------------------- tokenizer
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
     """Train a byte-level BPE (Qwen-style special tokens and chat template) on `texts`."""

@@ -77,3 +77,11 @@ def test_device_is_cpu_here():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             model_specs.pick_device("cuda")
+
+
+def test_tokenizer_source_names_where_each_profile_tokenizer_comes_from():
+    from lantern_nb.profiles import load_profile
+
+    assert "base models" in model_specs.tokenizer_source(load_profile("cpu"))
+    assert "this profile's corpus" in model_specs.tokenizer_source(load_profile("smoke"))
+    assert "hub" in model_specs.tokenizer_source(load_profile("paper"))
