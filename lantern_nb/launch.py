@@ -64,13 +64,8 @@ def run_step(step: str, profile: str, sets: dict[str, Any] | None = None, kind: 
     rows = seed_rows(cfg, "train")
     grouped = sampling == "group_by_length"
     if step == "sft":
-        from lantern_nb.dseed import encode_rows
-        from lantern_nb.train import CausalLMObjective, TrainConfig, train
-
-        model = sft._start_model(cfg, cfg.models.teacher_candidates[cfg.models.teacher], tokenizer, cfg.sft.method)
-        tc = TrainConfig.from_section(cfg.sft, cfg.seed, group_by_length=grouped)
-        res = train(model, encode_rows(tokenizer, rows, cfg.sft.max_length), CausalLMObjective(), tc, out_dir,
-                    pad_token_id=tokenizer.pad_token_id, desc=f"train sft ({cfg.models.teacher})")
+        sft.check_method(cfg.sft.method)
+        res = sft.train_candidate(cfg, cfg.models.teacher, tokenizer, rows, out_dir, group_by_length=grouped)
         what = cfg.models.teacher
     else:
         from lantern_nb.kd import runs

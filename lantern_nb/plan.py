@@ -173,7 +173,7 @@ class Hardware:
         return cls(h.gpus, h.gpu_memory_gb, h.gpu_tflops_bf16, h.hbm_tb_s, h.mfu)
 
 
-def seed_rows(cfg: Profile) -> dict[str, float]:
+def planned_sizes(cfg: Profile) -> dict[str, float]:
     """D_base pairs and D_seed train / test rows the plan counts: the synthetic generator's n_jobs x
     pairs_per_job, a hub dataset's size capped by n_jobs x pairs_per_job, split by the profile's fractions
     (T1 labels them all; the validators drop a few, ignored here)."""
@@ -240,7 +240,7 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
     if not kd_df["ok"].all():
         raise ValueError("logit KD is impossible for: " + "; ".join(kd_df.loc[~kd_df.ok, "detail"]))
 
-    sizes = seed_rows(cfg)
+    sizes = planned_sizes(cfg)
     row_tokens = float(min(ROW_TOKENS.get(cfg.data.source, ROW_TOKENS["file"]), cfg.sft.max_length))
     prompt_tokens = max(row_tokens - ANSWER_TOKENS, 1.0)
     runs: list[dict[str, Any]] = []
@@ -276,7 +276,7 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
     gb = 1024 ** 3
     for name, spec in m.teacher_candidates.items():
         a = arch[spec]
-        steps, tokens = _steps_tokens(sizes["train"], s.epochs, s.batch_size * s.grad_accum, s.max_steps, row_tokens)
+        _, tokens = _steps_tokens(sizes["train"], s.epochs, s.batch_size * s.grad_accum, s.max_steps, row_tokens)
         eval_n = min(s.eval_n, int(sizes["test"]))
         add("03", f"SFT {name}", a, method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
             checkpointing=s.gradient_checkpointing, logit_rows=1024, eval_rows=eval_n, new_tokens=s.max_new_tokens,
@@ -287,7 +287,7 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
     kd_logit_rows = k.chunk_size if k.impl == "chunked" else None
     for nb, what, role in kd_runs(cfg):
         a = arch[m.students[role]]
-        steps, tokens = _steps_tokens(sizes["train"], k.epochs, k.batch_size * k.grad_accum, k.max_steps, row_tokens)
+        _, tokens = _steps_tokens(sizes["train"], k.epochs, k.batch_size * k.grad_accum, k.max_steps, row_tokens)
         t_arch = None if what == "SFT-only" else teacher
         add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, seq=k.max_length,
             batch=k.batch_size, tokens=tokens, teacher_arch=t_arch, checkpointing=k.gradient_checkpointing,
@@ -353,8 +353,7 @@ def cli_plan(args: Any) -> int:
     if not t["fits"]:
         print("Some runs do not fit one GPU (column `launch`): this code trains on one device or data-parallel "
               "copies; shard them with FSDP/DeepSpeed, or lower their sequence length / batch in the profile.")
-    if cfg.name != "smoke" and not torch.cuda.is_available() and cfg.device != "cpu" and model_specs.parse_spec(
-            m_spec := cfg.models.teacher_candidates[cfg.models.teacher]).kind == "hub":
-        print(f"This machine has no CUDA GPU: `make reproduce PROFILE={cfg.name}` would stop at once ({m_spec} needs "
-              f"one); run it on a GPU box ({t['gpus']} x {t['gpu_memory_gb']:.0f} GB).")
+    if not model_specs.uses_tiny_models(cfg) and not torch.cuda.is_available():  # as `notebook.require_device`
+        print(f"This machine has no CUDA GPU: `make reproduce PROFILE={cfg.name}` would stop at once; run it on a GPU "
+              f"box ({t['gpus']} x {t['gpu_memory_gb']:.0f} GB).")
     return 0

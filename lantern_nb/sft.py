@@ -165,6 +165,19 @@ def _export_checkpoints(cfg: Profile, spec: str, tokenizer, raw: Sequence[Path],
     return out
 
 
+def train_candidate(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], work_dir: str | Path,
+                    **train_overrides: Any) -> TrainResult:
+    """The training of candidate `name` alone (its pretrained start, `sft.method`, the D_seed rows, the one
+    training loop), without the export and run cache of `finetune_teacher`, which calls it; `python -m
+    lantern_nb train sft` runs it under a launcher. `train_overrides` replace `TrainConfig` fields."""
+    from lantern_nb.dseed import encode_rows
+
+    model = _start_model(cfg, cfg.models.teacher_candidates[name], tokenizer, cfg.sft.method)
+    rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
+    return train(model, rows, CausalLMObjective(), TrainConfig.from_section(cfg.sft, cfg.seed, **train_overrides),
+                 Path(work_dir), pad_token_id=tokenizer.pad_token_id, desc=f"SFT {name}")
+
+
 def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
                      force: bool = False) -> TrainResult:
     """SFT of candidate `name` (a key of cfg.models.teacher_candidates) with cfg.sft.method.
@@ -174,8 +187,6 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
     (cfg.sft.n_checkpoints, evenly spaced, merged if LoRA) are kept in order for SCD; the final
     model goes to `out_dir/final`. A finished run with the same settings is reused unless `force`.
     """
-    from lantern_nb.dseed import encode_rows
-
     if name not in cfg.models.teacher_candidates:
         raise KeyError(f"{name!r} is not a key of models.teacher_candidates "
                        f"({', '.join(cfg.models.teacher_candidates)})")
@@ -190,11 +201,8 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
     spec = cfg.models.teacher_candidates[name]
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    model = _start_model(cfg, spec, tokenizer, method)
-    rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
     s = cfg.sft
-    res = train(model, rows, CausalLMObjective(), TrainConfig.from_section(s, cfg.seed), out_dir / "_trainer", pad_token_id=tokenizer.pad_token_id,
-                desc=f"SFT {name}")
+    res = train_candidate(cfg, name, tokenizer, train_rows, out_dir / "_trainer")
     model = res.model.merge_and_unload() if method != "full" else res.model
     ckpts = _export_checkpoints(cfg, spec, tokenizer, res.checkpoints, out_dir / "checkpoints", method)
     if not ckpts or int(ckpts[-1].name.split("-")[-1]) != res.steps:

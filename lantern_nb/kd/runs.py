@@ -14,11 +14,9 @@ student by ROUGE-L as the explanation model for serving.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
@@ -116,7 +114,7 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
                 schedule = TeacherSchedule(objective, schedule)
             schedule.objective = objective
             callbacks.append(schedule)
-    tc = dataclasses.replace(train_config(cfg), **(train_overrides or {}))
+    tc = replace(train_config(cfg), **(train_overrides or {}))
     result = train(student, rows, objective, tc, Path(out_dir), pad_token_id=tokenizer.pad_token_id,
                    callbacks=callbacks, desc=f"kd-{kind}")
     return result.model, result

@@ -344,10 +344,6 @@ def batching_figure(res: BenchmarkResult):
     return fig
 
 
-__all__ = ["GOALS", "BenchmarkResult", "TimeBreakdown", "batching_figure", "latency_figure", "model_costs",
-           "run_benchmark", "sample_texts", "start_servers", "table5_frame", "table5_note", "time_breakdown"]
-
-
 def handwritten_figure(table: pd.DataFrame):
     """The served classifier on the hand-written pairs (`pipeline.judge_handwritten`): the probability it gives
     each pair's expected label, green where its top label is the expected one, with the 1/3 of a blind guess."""
@@ -364,3 +360,9 @@ def handwritten_figure(table: pd.DataFrame):
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+__all__ = ["GOALS", "BenchmarkResult", "TimeBreakdown", "batching_figure", "latency_figure", "model_costs",
+           "handwritten_figure", "run_benchmark", "sample_texts", "start_servers", "table5_frame", "table5_note",
+           "time_breakdown"]
+
