@@ -76,14 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", default="cpu")
     c.set_defaults(func=_lazy("lantern_nb.notebook:cli_beyond"))
 
-    c = sub.add_parser("train", help="one training step of the pipeline (sft, kd) from data/<profile>/; accelerate-launchable")
-    c.add_argument("step", choices=("sft", "kd"))
+    c = sub.add_parser("train", help="one training step of the pipeline (sft, kd, classifier, summarizer) from "
+                                      "data/<profile>/; accelerate-launchable")
+    c.add_argument("step", choices=("sft", "kd", "classifier", "summarizer"))
     c.add_argument("--profile", default="cpu", choices=PROFILES)
     c.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="profile override (repeatable)")
     c.add_argument("--kind", default=None, help="kd: the divergence (default: kd.path_divergence)")
     c.add_argument("--sampling", default="group_by_length", choices=("group_by_length", "random"),
                    help="batch order: length-grouped as the notebooks, or random (same global batches on any world size)")
     c.add_argument("--out", default=None, help="output folder (default: build/<profile>/launch/<step>)")
+    c.add_argument("--save-model", action="store_true", help="also save the trained model to <out>/final")
+    c.add_argument("--cell", default=None, help="classifier: BACKBONE/STRUCTURE (default: classifier.baseline)")
     c.set_defaults(func=_lazy("lantern_nb.launch:cli_train"))
 
     c = sub.add_parser("plan", help="dry-run a profile: every run with its count, memory, GPU- and wall-hours, disk; totals")

@@ -1,14 +1,19 @@
-"""Training steps as commands `accelerate launch` can start: `python -m lantern_nb train {sft,kd} --profile P`.
+"""Training steps as commands `accelerate launch` can start: `python -m lantern_nb train STEP --profile P`.
 
 Each command runs one training step of the pipeline from its inputs in data/<profile>/ through the project's
 one training loop (`train.train`): `sft` fine-tunes the profile's teacher T2 on the D_seed train rows (paper
-Sec. 3.3.2), `kd` distils T2 into `kd.student` with one divergence (Sec. 3.4.2). Under `accelerate launch` the
+Sec. 3.3.2), `kd` distils T2 into `kd.student` with one divergence (Sec. 3.4.2), `classifier` trains one
+Table 4 cell on T2's D_cls labels (Sec. 3.5.2; default the profile's baseline cell), `summarizer` the JD
+summarizer (Sec. 3.5.1). Under `accelerate launch` the
 Trainer reads the launcher's environment and runs data-parallel (DDP; NCCL on GPUs, gloo on a CPU-only machine
 with `--multi_gpu --num_processes N`: accelerate 1.15 runs `--cpu` as one process); only the main process writes. The last line printed is one JSON object with at least `loss` (mean training loss),
 `first_loss` (the first logged step's), `steps` and `world_size`.
 
-Outputs go to build/<profile>/launch/<step>/ (never over the notebooks' run caches), so a launched run can
-be compared with, not mistaken for, the notebook's own.
+Outputs go to build/<profile>/launch/<step>/ by default (never over the notebooks' run caches), so a
+launched run can be compared with, not mistaken for, the notebook's own. `--save-model` also saves the
+trained model to <out>/final (gathered from the shards under FSDP).
+
+The notebooks start these commands under `accelerate launch` through `lantern_nb.launcher`.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-STEPS = ("sft", "kd")
+STEPS = ("sft", "kd", "classifier", "summarizer")
 
 
 def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
@@ -46,12 +51,14 @@ def world() -> tuple[int, int]:
 
 
 def run_step(step: str, profile: str, sets: dict[str, Any] | None = None, kind: str | None = None,
-             sampling: str = "group_by_length", out_dir: Path | None = None) -> dict[str, Any]:
-    """Run training step `step` of `profile`; the result dict the CLI prints."""
+             sampling: str = "group_by_length", out_dir: Path | None = None, save_model: bool = False,
+             cell: str | None = None) -> dict[str, Any]:
+    """Run training step `step` of `profile`; the result dict the CLI prints. `cell` ("backbone/structure")
+    picks the classifier cell (default `classifier.baseline`)."""
     from lantern_nb import artifacts, model_specs, sft
     from lantern_nb.dseed import seed_rows
     from lantern_nb.profiles import load_profile
-    from lantern_nb.train import freeze, loss_curve
+    from lantern_nb.train import freeze
 
     if step not in STEPS:
         raise ValueError(f"train: unknown step {step!r}; choose one of {', '.join(STEPS)}")
@@ -60,12 +67,19 @@ def run_step(step: str, profile: str, sets: dict[str, Any] | None = None, kind: 
     cfg = load_profile(profile, **(sets or {}))
     rank, world_size = world()
     out_dir = Path(out_dir) if out_dir else artifacts.build_dir(cfg.name) / "launch" / step
+    grouped = sampling == "group_by_length"
+    final = out_dir / "final" if save_model else None
+    if step == "classifier":
+        return _finish(_classifier_step(cfg, cell or cfg.classifier.baseline, out_dir, save_model), rank, world_size,
+                       out_dir)
+    if step == "summarizer":
+        return _finish(_summarizer_step(cfg, out_dir, save_model), rank, world_size, out_dir)
     tokenizer = model_specs.get_tokenizer(cfg)
     rows = seed_rows(cfg, "train")
-    grouped = sampling == "group_by_length"
     if step == "sft":
         sft.check_method(cfg.sft.method)
-        res = sft.train_candidate(cfg, cfg.models.teacher, tokenizer, rows, out_dir, group_by_length=grouped)
+        res = sft.train_candidate(cfg, cfg.models.teacher, tokenizer, rows, out_dir, save_final=final,
+                                  group_by_length=grouped)
         what = cfg.models.teacher
     else:
         from lantern_nb.kd import runs
@@ -76,15 +90,54 @@ def run_step(step: str, profile: str, sets: dict[str, Any] | None = None, kind: 
         _, res = runs.distill(cfg, freeze(teacher), cfg.kd.student, tokenizer, rows, kind, out_dir,
                               train_overrides={"group_by_length": grouped})
         what = f"{cfg.models.teacher} -> {cfg.kd.student} ({kind})"
+        if final is not None and rank == 0:
+            res.model.save_pretrained(final)
+    return _finish(_summary(step, cfg.name, what, res), rank, world_size, out_dir)
+
+
+def _summary(step: str, profile: str, what: str, res: Any) -> dict[str, Any]:
+    from lantern_nb.train import loss_curve
+
     curve = loss_curve(res.log_history)
-    result = {"step": step, "profile": cfg.name, "what": what, "world_size": world_size, "rank": rank,
-              "steps": res.steps, "seconds": round(res.seconds, 2),
-              "first_loss": curve[0][1] if curve else None,
-              "loss": (sum(v for _, v in curve) / len(curve)) if curve else None, "out_dir": str(out_dir)}
+    return {"step": step, "profile": profile, "what": what, "steps": res.steps, "seconds": round(res.seconds, 2),
+            "first_loss": curve[0][1] if curve else None,
+            "loss": (sum(v for _, v in curve) / len(curve)) if curve else None,
+            "log_history": res.log_history}
+
+
+def _classifier_step(cfg: Any, cell: str, out_dir: Path, save_model: bool) -> dict[str, Any]:
+    from lantern_nb import classify
+
+    backbone, sep, structure = cell.partition("/")
+    if not sep or backbone not in cfg.models.classifier_backbones or structure not in classify.STRUCTURES:
+        raise ValueError(f"--cell {cell!r}: expected BACKBONE/STRUCTURE with a backbone of models.classifier_backbones "
+                         f"({', '.join(cfg.models.classifier_backbones)}) and a structure of "
+                         f"{', '.join(classify.STRUCTURES)}, e.g. {cfg.classifier.baseline}")
+    run, res = classify.train_classifier(cfg, backbone, structure, classify.d_cls_rows(cfg),
+                                         output_dir=out_dir / "_trainer")
+    if save_model and world()[0] == 0:
+        classify.save_classifier(run.model, run.encoder, out_dir / "final")
+    return _summary("classifier", cfg.name, cell, res)
+
+
+def _summarizer_step(cfg: Any, out_dir: Path, save_model: bool) -> dict[str, Any]:
+    from lantern_nb import summarizer
+
+    _, metrics = summarizer.train_summarizer(cfg, work_dir=out_dir / "_trainer",
+                                             save_to=out_dir / "final" if save_model and world()[0] == 0 else None)
+    out = _summary("summarizer", cfg.name, cfg.models.summarizer, metrics["result"])
+    out["rougeL_vs_extractor"] = metrics.get("rougeL")
+    return out
+
+
+def _finish(result: dict[str, Any], rank: int, world_size: int, out_dir: Path) -> dict[str, Any]:
+    """Add the launcher's facts; rank 0 writes result.json (atomically); the log history stays in the file."""
+    result = {**result, "world_size": world_size, "rank": rank, "out_dir": str(out_dir)}
+    history = result.pop("log_history", [])
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = out_dir / "result.json.tmp"
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.write_text(json.dumps({**result, "log_history": history}, indent=1) + "\n")
         tmp.replace(out_dir / "result.json")
     return result
 
@@ -92,6 +145,6 @@ def run_step(step: str, profile: str, sets: dict[str, Any] | None = None, kind: 
 def cli_train(args: argparse.Namespace) -> int:
     """`python -m lantern_nb train STEP --profile P [--set k=v ...]`: one JSON line last."""
     result = run_step(args.step, args.profile, parse_sets(args.set or ()), args.kind, args.sampling,
-                      Path(args.out) if args.out else None)
+                      Path(args.out) if args.out else None, args.save_model, args.cell)
     print(json.dumps(result), flush=True)
     return 0

@@ -166,16 +166,48 @@ def _export_checkpoints(cfg: Profile, spec: str, tokenizer, raw: Sequence[Path],
 
 
 def train_candidate(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], work_dir: str | Path,
-                    **train_overrides: Any) -> TrainResult:
+                    save_final: str | Path | None = None, **train_overrides: Any) -> TrainResult:
     """The training of candidate `name` alone (its pretrained start, `sft.method`, the D_seed rows, the one
     training loop), without the export and run cache of `finetune_teacher`, which calls it; `python -m
-    lantern_nb train sft` runs it under a launcher. `train_overrides` replace `TrainConfig` fields."""
+    lantern_nb train sft` runs it under a launcher. `train_overrides` replace `TrainConfig` fields;
+    `save_final` also saves the trained model (or adapter) there (`train.train`)."""
     from lantern_nb.dseed import encode_rows
 
     model = _start_model(cfg, cfg.models.teacher_candidates[name], tokenizer, cfg.sft.method)
     rows = encode_rows(tokenizer, train_rows, cfg.sft.max_length)
     return train(model, rows, CausalLMObjective(), TrainConfig.from_section(cfg.sft, cfg.seed, **train_overrides),
-                 Path(work_dir), pad_token_id=tokenizer.pad_token_id, desc=f"SFT {name}")
+                 Path(work_dir), pad_token_id=tokenizer.pad_token_id, desc=f"SFT {name}", save_final=save_final)
+
+
+def _launched_candidate(cfg: Profile, name: str, tokenizer, work_dir: Path, mode: str,
+                        num_processes: int | None = None) -> TrainResult:
+    """`train_candidate` as `python -m lantern_nb train sft` under `accelerate launch` (launcher `mode`, one
+    process per GPU): the subprocess gets this profile's overrides and the candidate, saves the trained
+    model (gathered from FSDP shards) to `work_dir/final`, which is loaded back here with the Trainer's
+    checkpoints and loss log. The D_seed rows are the ones on disk (data/<profile>/), as in-process."""
+    from lantern_nb import launcher
+    from lantern_nb.profiles import overrides_of
+
+    if cfg.sft.method == "qlora":
+        raise ValueError(f"hardware.launcher: {cfg.hardware.launcher} launches SFT on several GPUs, but sft.method "
+                         "qlora trains its 4-bit base on one GPU: set hardware.launcher: none (or auto), or use "
+                         "sft.method full / lora")
+    result = launcher.launched_train(cfg, "sft", mode, work_dir, {**overrides_of(cfg), "models.teacher": name},
+                                   num_processes, extra=["--save-model"])
+    final = work_dir / "final"
+    device = model_specs.pick_device(cfg.device)
+    if cfg.sft.method == "full":
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(final, dtype=model_specs.load_dtype(trainable=True, device=device))
+    else:
+        from peft import PeftModel
+
+        base = pretrained_decoder(cfg, cfg.models.teacher_candidates[name], tokenizer, dtype=_lora_base_dtype(cfg))
+        model = PeftModel.from_pretrained(base, final)
+    ckpts = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return TrainResult(model=model.to(device), log_history=result["log_history"], checkpoints=ckpts,
+                       steps=result["steps"], seconds=result["seconds"])
 
 
 def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
@@ -202,7 +234,13 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     s = cfg.sft
-    res = train_candidate(cfg, name, tokenizer, train_rows, out_dir / "_trainer")
+    from lantern_nb import launcher
+
+    mode = launcher.launcher(cfg)
+    if mode:
+        res = _launched_candidate(cfg, name, tokenizer, out_dir / "_trainer", mode)
+    else:
+        res = train_candidate(cfg, name, tokenizer, train_rows, out_dir / "_trainer")
     model = res.model.merge_and_unload() if method != "full" else res.model
     ckpts = _export_checkpoints(cfg, spec, tokenizer, res.checkpoints, out_dir / "checkpoints", method)
     if not ckpts or int(ckpts[-1].name.split("-")[-1]) != res.steps:

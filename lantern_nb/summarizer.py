@@ -116,11 +116,15 @@ def evaluate_summarizer(summarizer: Any, jobs: Sequence[str]) -> dict[str, Any]:
             "examples": [{"job": j, "extractor": x, "model": p} for j, x, p in list(zip(jobs, refs, preds))[:3]]}
 
 
-def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
-    """Fine-tune `cfg.models.summarizer` on (job -> compress_job(job)); save artifact "summarizer".
+def train_summarizer(cfg: Profile, work_dir: str | Path | None = None,
+                     save_to: str | Path | None | bool = True) -> tuple[Summarizer, dict[str, Any]]:
+    """Fine-tune `cfg.models.summarizer` on (job -> compress_job(job)); save it as artifact "summarizer"
+    (`save_to=True`), to another folder, or not at all (None: `python -m lantern_nb train summarizer`
+    on a non-main rank).
 
     Returns the model-based summarizer and its metrics (ROUGE vs the extractor on held-out jobs,
-    length reduction, training time, and the rule extractor's own speed for comparison).
+    length reduction, training time, the rule extractor's own speed for comparison, and under
+    `result` the `train.TrainResult`, left out of the saved metrics).
     """
     from lantern_nb import model_specs, pretrain
     from lantern_nb.compress import compress_job
@@ -134,7 +138,7 @@ def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
     for r in rows:
         r.pop("prompt_len", None)
     tc = TrainConfig.from_section(sc, cfg.seed)
-    out_dir = artifacts.data_dir(cfg.name) / "summarizer_run"
+    out_dir = Path(work_dir) if work_dir else artifacts.data_dir(cfg.name) / "summarizer_run"
     res = train(model, rows, CausalLMObjective(), tc, out_dir, pad_token_id=tok.pad_token_id, desc="summarizer")
     shutil.rmtree(out_dir, ignore_errors=True)
     summ = Summarizer(res.model.eval(), tok, sc.max_new_tokens, sc.max_length)
@@ -142,8 +146,10 @@ def train_summarizer(cfg: Profile) -> tuple[Summarizer, dict[str, Any]]:
     rule = evaluate_summarizer(RuleSummarizer(), held)
     metrics.update(train_seconds=res.seconds, train_jobs=len(train_jobs), steps=res.steps,
                    rule_jobs_per_s=rule["jobs_per_s"], spec=cfg.models.summarizer)
-    save_summarizer(summ, artifacts.artifact_path(cfg.name, "summarizer"),
-                    {k: v for k, v in metrics.items() if k != "examples"})
+    if save_to:
+        save_summarizer(summ, artifacts.artifact_path(cfg.name, "summarizer") if save_to is True else save_to,
+                        {k: v for k, v in metrics.items() if k != "examples"})
+    metrics["result"] = res
     return summ, metrics
 
 

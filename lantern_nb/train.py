@@ -104,6 +104,29 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether `model` (or a module inside it) is FSDP-sharded (FSDP1 wrapper or FSDP2 `fully_shard`).
+
+    Under sharding a parameter read outside its module's forward is a shard (a DTensor or a slice of a
+    flat parameter), so the objectives take logits from the model's own forward instead of applying
+    the lm_head weight themselves (`answer_logits`)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+    except ImportError:  # pragma: no cover - torch built without distributed
+        return False
+    return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in model.modules())
+
+
+def answer_logits(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [N, V], labels [N]) at a batch's answer positions from the model's forward: the path of a
+    sharded model, whose lm_head weight only exists whole inside its forward. Costs the full [B, T, V]
+    logits of the batch (the fused row-chunked path does not)."""
+    labels = inputs["labels"]
+    valid = labels.ne(IGNORE)
+    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+    return out.logits[valid], labels[valid]
+
+
 def _has_own_forward(module: torch.nn.Module) -> bool:
     return type(module).forward is not torch.nn.Module.forward
 
@@ -129,6 +152,10 @@ def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, attention_ma
 
 def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
     """The lm_head weight [V, H] of a (possibly wrapped) causal LM; bias-free heads only."""
+    if is_sharded(model):
+        raise RuntimeError("this objective applies the lm_head weight itself, which an FSDP-sharded model only holds "
+                           "as shards: run it data-parallel (hardware.launcher: ddp, or no launcher); only SFT "
+                           "(CausalLMObjective) takes its logits from a sharded model's forward")
     head = unwrap_model(model).get_output_embeddings()
     if getattr(head, "bias", None) is not None:
         raise ValueError("the fused loss supports bias-free lm_heads only (Qwen2/Qwen3/Phi-3/Llama have none)")
@@ -173,6 +200,10 @@ class CausalLMObjective:
     chunk_size: int = 1024
 
     def __call__(self, model, inputs, num_items):
+        if is_sharded(model):
+            logits, labels = answer_logits(model, inputs)
+            ce = F.cross_entropy(logits.float(), labels, reduction="sum")
+            return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
         hidden, labels = answer_rows(model, inputs)
         ce = chunked_cross_entropy(hidden, lm_head_weight(model), labels, self.chunk_size)
         return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
@@ -278,7 +309,8 @@ class TrainResult:
 
 def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Objective, tc: TrainConfig,
           output_dir: str | Path, collator: Callable | None = None, pad_token_id: int = 0,
-          callbacks: Sequence[TrainerCallback] = (), desc: str | None = None) -> TrainResult:
+          callbacks: Sequence[TrainerCallback] = (), desc: str | None = None,
+          save_final: str | Path | None = None) -> TrainResult:
     """Train `model` on `rows` with `objective`; returns the model, the loss log and checkpoint dirs.
 
     Checkpoints (model weights only) are saved `tc.n_checkpoints` times along training, evenly
@@ -287,6 +319,8 @@ def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Obj
     only on CUDA (over fp32 master weights: `model_specs.load_dtype`); deterministic on CPU.
     `tc.gradient_checkpointing` recomputes activations in backward (non-reentrant, so frozen
     inputs, peft adapters and the objectives' own checkpointed chunks work under it).
+    `save_final`: the trained model is also saved there by the Trainer (every rank takes part, so a
+    sharded model is gathered; only the main process writes): how a launched run hands its model back.
     """
     output_dir = Path(output_dir)
     steps_per_epoch = math.ceil(len(rows) / (tc.batch_size * tc.grad_accum))
@@ -313,6 +347,8 @@ def train(model: torch.nn.Module, rows: Sequence[dict[str, Any]], objective: Obj
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_QuietProgress())
     out = trainer.train()
+    if save_final is not None:
+        trainer.save_model(str(save_final))
     ckpts = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return TrainResult(model=trainer.model, log_history=list(trainer.state.log_history), checkpoints=ckpts,
                        steps=trainer.state.global_step, seconds=float(out.metrics.get("train_runtime", 0.0)))

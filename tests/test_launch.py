@@ -1,5 +1,7 @@
-"""`python -m lantern_nb train {sft,kd}`: training steps as commands, and two CPU processes under
-`accelerate launch --multi_gpu --num_processes 2` (gloo DDP) matching one process with the same global batch."""
+"""`python -m lantern_nb train {sft,kd,classifier,summarizer}`: training steps as commands; two CPU processes
+under `accelerate launch --multi_gpu --num_processes 2` (gloo DDP) matching one process with the same global
+batch; the notebooks' launcher (T2's SFT as a subprocess under the shipped DDP / FSDP configs) and the
+sharded-model path of the SFT objective."""
 import json
 import os
 import shutil
@@ -62,7 +64,156 @@ def test_two_process_kd_step_matches_one_process_with_the_same_global_batch(smok
 def test_train_step_errors_name_the_choices(tmp_root):
     from lantern_nb.launch import run_step
 
-    with pytest.raises(ValueError, match="choose one of sft, kd"):
-        run_step("classifier", "smoke")
+    with pytest.raises(ValueError, match="choose one of sft, kd, classifier, summarizer"):
+        run_step("dpo", "smoke")
     with pytest.raises(ValueError, match="use group_by_length"):
         run_step("kd", "smoke", sampling="shuffled")
+
+
+_ACCELERATE = pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
+                                 reason="the accelerate launcher is not installed next to this Python")
+
+
+def test_overrides_of_and_set_args_round_trip_a_notebooks_overrides():
+    from lantern_nb.launcher import set_args
+    from lantern_nb.profiles import load_profile, overrides_of
+
+    given = {"sft.lr": 0.01, "kd__divergences": ["js", "tvd"], "hardware": {"launcher": "fsdp", "gpus": 2},
+             "models.teacher_candidates": {"Qwen2.5-7B-Instruct": "tiny-qwen2:h32-l2"}}
+    cfg = load_profile("smoke", **given)
+    ov = overrides_of(cfg)
+    assert set(ov) == {"sft.lr", "kd.divergences", "hardware.launcher", "hardware.gpus", "models.teacher_candidates"}
+    assert load_profile("smoke", **ov) == cfg
+    args = set_args(given)
+    assert args[::2] == ["--set"] * (len(args) // 2)
+    assert load_profile("smoke", **parse_sets(args[1::2])) == cfg
+    assert overrides_of(load_profile("smoke")) == {}
+
+
+def test_launcher_follows_the_profile_and_the_visible_gpus(monkeypatch):
+    import torch
+
+    from lantern_nb.launcher import launcher
+    from lantern_nb.profiles import load_profile
+
+    assert launcher(load_profile("smoke")) is None  # auto without CUDA: in-process
+    for mode, want in (("none", None), ("ddp", "ddp"), ("fsdp", "fsdp")):
+        assert launcher(load_profile("smoke", **{"hardware.launcher": mode})) == want
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    assert launcher(load_profile("smoke")) == "ddp"  # auto with 8 GPUs: one process per GPU
+    assert launcher(load_profile("smoke", **{"sft.method": "qlora"})) is None  # a 4-bit base trains on one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert launcher(load_profile("smoke")) is None
+
+
+@_ACCELERATE
+def test_launch_command_uses_the_shipped_config_and_passes_the_profile_back(tmp_path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from lantern_nb.launcher import LAUNCHERS, launch_command
+    from lantern_nb.profiles import load_profile
+
+    cfg = load_profile("paper", **{"hardware.gpus": 4})
+    cmd = launch_command(cfg, "sft", "fsdp", tmp_path, {"sft.lr": 1e-5}, extra=["--save-model"])
+    assert cmd[1:5] == ["launch", "--config_file", str(LAUNCHERS / "fsdp.yaml"), "--num_processes"]
+    assert cmd[5] == "4" and "--mixed_precision" in cmd  # no CUDA here: gloo processes, no bf16
+    assert cmd[cmd.index("-m"):cmd.index("-m") + 6] == ["-m", "lantern_nb", "train", "sft", "--profile", "paper"]
+    assert "sft.lr=1.0e-05" in cmd and cmd[-1] == "--save-model"
+    fsdp = load_config_from_file(str(LAUNCHERS / "fsdp.yaml"))
+    assert fsdp.distributed_type == "FSDP" and fsdp.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert load_config_from_file(str(LAUNCHERS / "ddp.yaml")).distributed_type == "MULTI_GPU"
+    with pytest.raises(ValueError, match="use ddp or fsdp"):
+        launch_command(cfg, "sft", "deepspeed", tmp_path)
+
+
+@_ACCELERATE
+def test_notebook_sft_launched_in_two_processes_hands_back_model_checkpoints_and_log(smoke_copy, monkeypatch):
+    """finetune_teacher under hardware.launcher ddp: `accelerate launch` runs `train sft` in two gloo
+    processes (on a CPU machine accelerate 1.15 has no FSDP, so the fsdp config also runs DDP here; the
+    sharded objective is tested below), and the notebook process gets the trained model back."""
+    import torch
+
+    from lantern_nb import model_specs, sft
+    from lantern_nb.profiles import load_profile
+
+    monkeypatch.setenv("LANTERN_ROOT", str(smoke_copy))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = load_profile("smoke", **{"hardware.launcher": "ddp", "hardware.gpus": 2, "sft.max_steps": 2})
+    tok = model_specs.get_tokenizer(cfg)
+    res = sft._launched_candidate(cfg, cfg.models.teacher, tok, smoke_copy / "launched", "ddp")
+    result = json.loads((smoke_copy / "launched" / "result.json").read_text())
+    assert result["world_size"] == 2 and result["rank"] == 0 and res.steps == 2
+    assert [c.name for c in res.checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    assert [r["step"] for r in res.log_history if "loss" in r] == [1, 2]
+    start = sft._start_model(cfg, cfg.models.teacher_candidates[cfg.models.teacher], tok, "full")
+    moved = [not torch.equal(a, b) for a, b in zip(start.state_dict().values(), res.model.state_dict().values())]
+    assert any(moved)
+
+
+@_ACCELERATE
+def test_a_failed_launch_names_the_command_the_status_and_the_fix(smoke_copy, monkeypatch):
+    from lantern_nb.launcher import LaunchError, launched_train
+    from lantern_nb.profiles import load_profile
+
+    monkeypatch.setenv("LANTERN_ROOT", str(smoke_copy))
+    cfg = load_profile("smoke", **{"hardware.gpus": 1})
+    with pytest.raises(LaunchError, match=r"(?s)exited with status [1-9].*sft\.lr.*hardware\.launcher: none"):
+        launched_train(cfg, "sft", "ddp", smoke_copy / "bad", {"sft.lr": -1.0})
+    assert not (smoke_copy / "bad" / "result.json").exists()
+
+
+def test_sft_objective_on_an_fsdp_sharded_model_equals_the_unsharded_loss_and_grads():
+    """Under FSDP2 the lm_head weight is a shard outside its forward: the SFT objective takes the forward's
+    logits (same loss and gradients as the fused path); objectives that need the weight say what to do."""
+    import copy
+
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from lantern_nb.train import CausalLMObjective, is_sharded, lm_head_weight
+
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29611", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        conf = Qwen2Config(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           num_key_value_heads=1, intermediate_size=64, tie_word_embeddings=False)
+        plain = Qwen2ForCausalLM(conf).double()
+        sharded = copy.deepcopy(plain)
+        for layer in sharded.model.layers:
+            fully_shard(layer)
+        fully_shard(sharded)
+        ids = torch.randint(0, 96, (2, 9))
+        labels = torch.roll(ids, -1, 1)
+        labels[:, :3] = -100
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+        assert is_sharded(sharded) and not is_sharded(plain)
+        (a, _), (b, _) = CausalLMObjective()(sharded, batch, 12), CausalLMObjective()(plain, batch, 12)
+        a.backward()
+        b.backward()
+        assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-12)
+        ga = sharded.model.layers[0].mlp.up_proj.weight.grad.full_tensor()
+        assert torch.allclose(ga, plain.model.layers[0].mlp.up_proj.weight.grad, rtol=1e-9, atol=1e-12)
+        with pytest.raises(RuntimeError, match="hardware.launcher: ddp"):
+            lm_head_weight(sharded)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_classifier_and_summarizer_steps_train_from_the_profiles_data(smoke_copy, monkeypatch):
+    from lantern_nb.launch import run_step
+
+    monkeypatch.setenv("LANTERN_ROOT", str(smoke_copy))
+    cls = run_step("classifier", "smoke", {"classifier.epochs": 1}, out_dir=smoke_copy / "cls", save_model=True,
+                   cell="ModernBERT-large/seqcls_last")
+    assert cls["what"] == "ModernBERT-large/seqcls_last" and cls["world_size"] == 1 and cls["steps"] > 0
+    assert cls["loss"] > 0 and (smoke_copy / "cls" / "final").is_dir()
+    saved = json.loads((smoke_copy / "cls" / "result.json").read_text())
+    assert saved["loss"] == cls["loss"] and saved["log_history"]
+    with pytest.raises(ValueError, match="expected BACKBONE/STRUCTURE"):
+        run_step("classifier", "smoke", cell="MiniLM-L6")
+    summ = run_step("summarizer", "smoke", {"summarizer.epochs": 1}, out_dir=smoke_copy / "summ")
+    assert summ["steps"] > 0 and summ["loss"] > 0 and 0 <= summ["rougeL_vs_extractor"] <= 1
+    assert not (smoke_copy / "summ" / "final").exists()  # only with --save-model

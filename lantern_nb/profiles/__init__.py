@@ -7,6 +7,7 @@ value would otherwise silently run the default or fail hours later.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -266,13 +267,16 @@ class ServingCfg:
 
 @dataclass
 class HardwareCfg:
-    """The GPUs `python -m lantern_nb plan` sizes the runs for (defaults: one H100 80 GB); nothing else reads it."""
+    """The GPUs the runs are sized for (`python -m lantern_nb plan`; defaults: one H100 80 GB) and how T2's
+    SFT is started on them (`launcher`): `auto` (in the notebook's process; DDP under `accelerate launch`
+    when more than one GPU is visible), `none` (always in-process), `ddp` or `fsdp` (always launched)."""
 
     gpus: int = bounded(AT_LEAST_1, 1)
     gpu_memory_gb: float = bounded(POSITIVE, 80.0)
     gpu_tflops_bf16: float = bounded(POSITIVE, 989.0)  # H100 SXM dense bf16 peak
     hbm_tb_s: float = bounded(POSITIVE, 3.35)  # H100 SXM memory bandwidth
     mfu: float = bounded(OPEN_UNIT, 0.35)  # model-FLOPs utilisation of fine-tuning
+    launcher: str = "auto"  # auto | none | ddp | fsdp (lantern_nb.launch.launcher)
 
 
 @dataclass
@@ -368,6 +372,10 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.replace("__", ".").split(".")
+    sections = {f.name for f in dataclasses.fields(Profile) if dataclasses.is_dataclass(f.type) or
+                isinstance(f.type, str) and f.type.endswith("Cfg")}
+    if len(parts) > 1 and parts[0] not in raw and parts[0] in sections:
+        raw[parts[0]] = {}  # a section the file leaves at its defaults
     node = raw
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node.get(part), dict):
@@ -403,6 +411,23 @@ def load_profile(name: str, **overrides: Any) -> Profile:
         raise ProfileError(f"name: profile file {name}.yaml says name={profile.name!r}")
     _validate(profile)
     return profile
+
+
+def overrides_of(profile: Profile) -> dict[str, Any]:
+    """The dotted overrides that turn profile file `profile.name` into `profile` (each changed field, a
+    dict or list field whole): what a launched training step is given back with `--set`."""
+    out: dict[str, Any] = {}
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        for f in dataclasses.fields(a):
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if dataclasses.is_dataclass(va):
+                walk(va, vb, f"{prefix}{f.name}.")
+            elif va != vb:
+                out[prefix + f.name] = copy.deepcopy(va)
+
+    walk(profile, load_profile(profile.name), "")
+    return out
 
 
 def _check_bounds(obj: Any, prefix: str = "") -> None:
@@ -470,6 +495,7 @@ def _validate(p: Profile) -> None:
          "cells of classifier.table4_backbones x classifier.structures"),
         ("classifier.t2_calibration", cls.t2_calibration, ("none", "prior"), ""),
         ("serving.mix", p.serving.mix, SERVING_MODULES, "serving modules"),
+        ("hardware.launcher", p.hardware.launcher, ("auto", "none", "ddp", "fsdp"), ""),
         *((f"{name}.scheduler", section.scheduler, SCHEDULERS, "") for name, section in
           (("pretrain", p.pretrain), ("sft", p.sft), ("kd", p.kd), ("classifier", p.classifier),
            ("summarizer", p.summarizer))),
