@@ -104,27 +104,22 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
 
-def is_sharded(model: torch.nn.Module) -> bool:
-    """Whether `model` (or a module inside it) is FSDP-sharded (FSDP1 wrapper or FSDP2 `fully_shard`).
-
-    Under sharding a parameter read outside its module's forward is a shard (a DTensor or a slice of a
-    flat parameter), so the objectives take logits from the model's own forward instead of applying
-    the lm_head weight themselves (`answer_logits`)."""
+def is_fsdp1(model: torch.nn.Module) -> bool:
+    """Whether `model` holds an FSDP1 `FullyShardedDataParallel` wrapper: its parameters outside a forward are
+    slices of flat shards, which the fused losses cannot apply (`lm_head_weight` refuses them)."""
     try:
-        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+        from torch.distributed.fsdp import FullyShardedDataParallel
     except ImportError:  # pragma: no cover - torch built without distributed
         return False
-    return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in model.modules())
+    return any(isinstance(m, FullyShardedDataParallel) for m in model.modules())
 
 
-def answer_logits(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits [N, V], labels [N]) at a batch's answer positions from the model's forward: the path of a
-    sharded model, whose lm_head weight only exists whole inside its forward. Costs the full [B, T, V]
-    logits of the batch (the fused row-chunked path does not)."""
-    labels = inputs["labels"]
-    valid = labels.ne(IGNORE)
-    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
-    return out.logits[valid], labels[valid]
+def _is_dtensor(t: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(t, DTensor)
 
 
 def _has_own_forward(module: torch.nn.Module) -> bool:
@@ -152,13 +147,14 @@ def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, attention_ma
 
 def lm_head_weight(model: torch.nn.Module) -> torch.Tensor:
     """The lm_head weight [V, H] of a (possibly wrapped) causal LM; bias-free heads only."""
-    if is_sharded(model):
-        raise RuntimeError("this objective applies the lm_head weight itself, which an FSDP-sharded model only holds "
-                           "as shards: run it data-parallel (hardware.launcher: ddp, or no launcher); only SFT "
-                           "(CausalLMObjective) takes its logits from a sharded model's forward")
     head = unwrap_model(model).get_output_embeddings()
     if getattr(head, "bias", None) is not None:
         raise ValueError("the fused loss supports bias-free lm_heads only (Qwen2/Qwen3/Phi-3/Llama have none)")
+    if is_fsdp1(model) or _is_dtensor(head.weight):
+        raise RuntimeError("the lm_head weight is sharded here, so the fused loss cannot apply it: use FSDP2 "
+                           "(fsdp_version: 2, as lantern_nb/launchers/fsdp.yaml; accelerate keeps the final norm "
+                           "and lm_head unsharded from the forward to the backward) or run data-parallel "
+                           "(hardware.launcher: ddp)")
     return head.weight
 
 
@@ -200,10 +196,6 @@ class CausalLMObjective:
     chunk_size: int = 1024
 
     def __call__(self, model, inputs, num_items):
-        if is_sharded(model):
-            logits, labels = answer_logits(model, inputs)
-            ce = F.cross_entropy(logits.float(), labels, reduction="sum")
-            return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}
         hidden, labels = answer_rows(model, inputs)
         ce = chunked_cross_entropy(hidden, lm_head_weight(model), labels, self.chunk_size)
         return ce / num_items, {"ce": float(ce.detach()) / max(float(num_items), 1.0)}

@@ -163,41 +163,42 @@ def test_a_failed_launch_names_the_command_the_status_and_the_fix(smoke_copy, mo
     assert not (smoke_copy / "bad" / "result.json").exists()
 
 
-def test_sft_objective_on_an_fsdp_sharded_model_equals_the_unsharded_loss_and_grads():
-    """Under FSDP2 the lm_head weight is a shard outside its forward: the SFT objective takes the forward's
-    logits (same loss and gradients as the fused path); objectives that need the weight say what to do."""
-    import copy
+def test_sft_and_kd_objectives_on_an_fsdp2_student_in_two_processes_equal_one_unsharded_model():
+    """Two gloo ranks, each with half of the batch, an FSDP2 student sharded as accelerate shards it (the final
+    norm and lm_head unsharded from forward to backward): the fused, row-chunked SFT and JS-KD losses and
+    every gradient equal one unsharded float64 model's on the whole batch."""
+    script = Path(__file__).parent / "fixtures" / "fsdp2_ranks.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           "29617", str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (out,) = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    for name in ("sft", "kd_js"):
+        assert out[name]["loss"] == pytest.approx(out[name]["ref_loss"], rel=1e-12)
+        assert out[name]["max_grad_diff"] < 1e-12
 
+
+def test_a_sharded_lm_head_is_refused_with_the_fix():
+    """An lm_head resharded after the forward (FSDP2 without accelerate's unsharded tail) is a DTensor shard:
+    the fused losses would apply a shard, so lm_head_weight stops and names the fix."""
     import torch
     import torch.distributed as dist
     from torch.distributed.fsdp import fully_shard
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from lantern_nb.train import CausalLMObjective, is_sharded, lm_head_weight
+    from lantern_nb.train import decoder_hidden, lm_head_weight
 
     dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29611", rank=0, world_size=1)
     try:
-        torch.manual_seed(0)
-        conf = Qwen2Config(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        conf = Qwen2Config(vocab_size=96, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                            num_key_value_heads=1, intermediate_size=64, tie_word_embeddings=False)
-        plain = Qwen2ForCausalLM(conf).double()
-        sharded = copy.deepcopy(plain)
-        for layer in sharded.model.layers:
-            fully_shard(layer)
-        fully_shard(sharded)
-        ids = torch.randint(0, 96, (2, 9))
-        labels = torch.roll(ids, -1, 1)
-        labels[:, :3] = -100
-        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
-        assert is_sharded(sharded) and not is_sharded(plain)
-        (a, _), (b, _) = CausalLMObjective()(sharded, batch, 12), CausalLMObjective()(plain, batch, 12)
-        a.backward()
-        b.backward()
-        assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-12)
-        ga = sharded.model.layers[0].mlp.up_proj.weight.grad.full_tensor()
-        assert torch.allclose(ga, plain.model.layers[0].mlp.up_proj.weight.grad, rtol=1e-9, atol=1e-12)
-        with pytest.raises(RuntimeError, match="hardware.launcher: ddp"):
-            lm_head_weight(sharded)
+        model = Qwen2ForCausalLM(conf)
+        fully_shard(model.model.layers[0])
+        fully_shard(model, reshard_after_forward=True)
+        ids = torch.randint(0, 96, (1, 5))
+        decoder_hidden(model, ids, torch.ones_like(ids))
+        with pytest.raises(RuntimeError, match="use FSDP2.*hardware.launcher: ddp"):
+            lm_head_weight(model)
     finally:
         dist.destroy_process_group()
 
