@@ -3,14 +3,16 @@
 `python -m lantern_nb plan --profile paper` resolves every role to a model, checks that logit-level
 KD is possible between each teacher/student pair (shared vocabulary after slicing), and estimates
 per notebook the GPU memory (weights, gradients, optimizer states, activations, logits; full vs
-LoRA vs QLoRA) and a rough time on one 80 GB GPU, naming the steps that need `accelerate launch`
-over several GPUs. Architectures of the paper's models are stored here (from their published
+LoRA vs QLoRA; FSDP divides the first three over the GPUs) and GPU- and wall-hours on the profile's
+`hardware`, with how each run is started (in-process, DataParallel, or T2's SFT under `accelerate
+launch`, `sft_launcher`). Architectures of the paper's models are stored here (from their published
 configs) so the plan needs no hub access; tiny specs are built locally.
 
 It models what the code does: one run per teacher candidate with `sft.method` only, every KD run the
 notebooks make once (Table 1, Table 2's distinct stages, SCD), D_cls labelling by T2, every classifier
 cell, the summarizer, evaluation generation, and T1's API time; fp32 master weights for training,
-activation checkpointing only where the profile turns it on, CE logits one chunk at a time.
+activation checkpointing only where the profile turns it on, CE logits one chunk at a time, and T2's
+hidden-state cache for KD when it fits `kd.teacher_cache_gb`.
 `python -m lantern_nb plan --profile P --json` prints the runs and the totals as JSON.
 """
 from __future__ import annotations
@@ -74,7 +76,7 @@ def resolve(spec: str, tokenizer: Any = None) -> Arch:
 
 
 def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen: bool = False,
-                    checkpointing: bool = True, logit_rows: int | None = None) -> dict[str, float]:
+                    checkpointing: bool = True, logit_rows: int | None = None, shards: int = 1) -> dict[str, float]:
     """Per-GPU memory of training (or, `frozen`, of a bf16 forward-only teacher) in GB, as the code runs it.
 
     full: fp32 master weights + grads + AdamW moments (16 B/param: trainable models load in fp32 and the
@@ -84,7 +86,8 @@ def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen:
     [tokens x hidden] per layer plus one layer's working set (~34 x tokens x hidden B); without it that
     working set for every layer. Logits: `logit_rows` rows of fp32 [rows x vocab] (x2 with the gradient);
     the CE and the chunked KD loss build them one chunk of answer rows at a time, the naive KD loss for
-    every position (default: seq x batch).
+    every position (default: seq x batch). `shards`: FSDP over that many GPUs divides weights, gradients
+    and optimizer state (not activations or logits) among them.
     """
     gb = 1024 ** 3
     p = a.params
@@ -107,7 +110,8 @@ def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen:
         logit_rows = batch if frozen else tokens  # a frozen model (labelling, serving) keeps only its last position
     rows = min(logit_rows, tokens)
     logits = rows * a.vocab * 4 * (1 if frozen else 2)
-    return {"weights": weights / gb, "grads": grads / gb, "optimizer": optim / gb, "activations": acts / gb,
+    return {"weights": weights / gb / shards, "grads": grads / gb / shards, "optimizer": optim / gb / shards,
+            "activations": acts / gb,
             "logits": logits / gb}
 
 
@@ -155,6 +159,16 @@ SOURCE_ROWS = {"hf_fit": 8_000, "hf_netsol": 1_000}  # rows the hub datasets hav
 T1_CALLS = {"decomposed": 3, "monolithic": 1}
 T1_SECONDS_PER_CALL = 12.0  # a GPT-4o-class API call of ~400 output tokens (~40 tok/s) plus the prompt's latency
 DATA_PARALLEL_EFFICIENCY = 0.7  # the Trainer's one-process nn.DataParallel over the visible GPUs
+LAUNCHED_EFFICIENCY = 0.9  # one process per GPU under `accelerate launch` (DDP / FSDP on one node)
+
+
+def sft_launcher(cfg: Profile) -> str | None:
+    """How the notebooks start T2's SFT on the plan's GPUs (`launcher.launcher`, with hardware.gpus for
+    the visible GPUs): None (in-process), "ddp" or "fsdp"."""
+    mode = cfg.hardware.launcher
+    if mode == "auto":
+        return "ddp" if cfg.hardware.gpus > 1 and cfg.sft.method != "qlora" else None
+    return None if mode == "none" else mode
 
 
 @dataclass(frozen=True)
@@ -248,25 +262,36 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
     def add(notebook: str, what: str, a: Arch, *, count: int = 1, method: str = "full", seq: int, batch: int,
             tokens: float = 0.0, teacher_arch: Arch | None = None, checkpointing: bool = False,
             logit_rows: int | None = None, gpu_hours: float | None = None, eval_rows: int = 0,
-            new_tokens: int = 0, disk_gb: float = 0.0, frozen: bool = False) -> None:
-        mem = train_memory_gb(a, seq, batch, method, frozen=frozen, checkpointing=checkpointing, logit_rows=logit_rows)
+            new_tokens: int = 0, disk_gb: float = 0.0, frozen: bool = False, launched: str | None = None,
+            teacher_cached: bool = False) -> None:
+        shards = hw.gpus if launched == "fsdp" else 1
+        mem = train_memory_gb(a, seq, batch, method, frozen=frozen, checkpointing=checkpointing, logit_rows=logit_rows,
+                              shards=shards)
         if teacher_arch is not None:
             t = train_memory_gb(teacher_arch, seq, batch, frozen=True, logit_rows=logit_rows)
             mem = {k: mem[k] + t[k] for k in mem}
         total = sum(mem.values())
         hours = gpu_hours if gpu_hours is not None else (
-            0.0 if frozen else train_hours(a, tokens, teacher_arch, checkpointing, hw))
+            0.0 if frozen else train_hours(a, tokens, None if teacher_cached else teacher_arch, checkpointing, hw))
         if eval_rows:
             hours += generation_hours(a, eval_rows, new_tokens, int(prompt_tokens), hw=hw)
         fits = total <= hw.memory_gb * 0.9
         gpus = hw.gpus if fits else 0
-        wall = hours / (1.0 if gpus <= 1 else gpus * DATA_PARALLEL_EFFICIENCY) if gpus else float("inf")
+        efficiency = LAUNCHED_EFFICIENCY if launched else DATA_PARALLEL_EFFICIENCY
+        wall = hours / (1.0 if gpus <= 1 else gpus * efficiency) if gpus else float("inf")
+        if not fits:
+            where = f"does not fit one {hw.memory_gb:.0f} GB GPU: " + (
+                "set hardware.launcher: fsdp" if what.startswith("SFT") and launched != "fsdp"
+                else "lower its batch_size / max_length in the profile")
+        elif launched:
+            where = f"accelerate launch ({launched.upper()}) on {gpus} GPUs"
+        else:
+            where = "one process" if gpus == 1 else f"one process, DataParallel on {gpus} GPUs"
         runs.append({"notebook": notebook, "run": what, "count": count, "method": method, "seq": seq, "batch": batch,
                      **{f"{k} GB": round(v, 1) for k, v in mem.items()}, "total GB": round(total, 1),
                      "fits": fits, "GPU-hours": round(count * hours, 2), "wall-hours": round(count * wall, 2),
                      "disk GB": round(count * disk_gb, 1),
-                     "launch": ("one process" if gpus == 1 else f"one process, DataParallel on {gpus} GPUs") if fits
-                     else f"does not fit one {hw.memory_gb:.0f} GB GPU: needs FSDP / DeepSpeed sharding"})
+                     "launch": where})
 
     # 01-02: T1 labels every D_base pair through the API (wall time, no GPU)
     t1_hours = sizes["pairs"] * T1_CALLS.get(cfg.teacher.prompt_strategy, 3) * T1_SECONDS_PER_CALL \
@@ -280,19 +305,28 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         eval_n = min(s.eval_n, int(sizes["test"]))
         add("03", f"SFT {name}", a, method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
             checkpointing=s.gradient_checkpointing, logit_rows=1024, eval_rows=eval_n, new_tokens=s.max_new_tokens,
-            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb)
-    # 04-05: every KD run (student trains, T2 forwards), each evaluated
+            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=sft_launcher(cfg))
+    # 04-05: every KD run (student trains, T2 forwards), each evaluated. T2's answer-position hidden states on
+    # D_seed train are computed once when they fit kd.teacher_cache_gb (bf16, host memory; `kd.runs.CachedTeacher`),
+    # and then the Table 1 rows and the single-stage paths from T2 pay no teacher forward.
     k = cfg.kd
     kd_eval = min(k.eval_n or s.eval_n, int(sizes["test"]))
     kd_logit_rows = k.chunk_size if k.impl == "chunked" else None
+    cache_gb = sizes["train"] * ANSWER_TOKENS * teacher.hidden * 2 / gb
+    cached = 0 < cache_gb <= k.teacher_cache_gb
+    if cached:
+        add("04", f"T2 hidden-state cache ({cache_gb:.1f} GB host memory)", teacher, method="inference",
+            seq=k.max_length, batch=k.batch_size, frozen=True,
+            gpu_hours=forward_hours(teacher, sizes["train"] * row_tokens, hw))
     for nb, what, role in kd_runs(cfg):
         a = arch[m.students[role]]
         _, tokens = _steps_tokens(sizes["train"], k.epochs, k.batch_size * k.grad_accum, k.max_steps, row_tokens)
         t_arch = None if what == "SFT-only" else teacher
+        from_t2 = what.startswith("KD ") or what == f"path teacher -> {role}"
         add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, seq=k.max_length,
             batch=k.batch_size, tokens=tokens, teacher_arch=t_arch, checkpointing=k.gradient_checkpointing,
             logit_rows=kd_logit_rows if t_arch is not None else 1024, eval_rows=kd_eval, new_tokens=s.max_new_tokens,
-            disk_gb=2 * a.params / gb)
+            disk_gb=2 * a.params / gb, teacher_cached=cached and from_t2 and t_arch is not None)
     # 06: T2 labels D_cls (one forward per pair), then every classifier cell
     c = cfg.classifier
     cls_seq = c.max_length
@@ -351,8 +385,8 @@ def cli_plan(args: Any) -> int:
     t = tables["totals"]
     print("## totals\n" + "\n".join(f"{k}: {v}" for k, v in t.items()) + "\n")
     if not t["fits"]:
-        print("Some runs do not fit one GPU (column `launch`): this code trains on one device or data-parallel "
-              "copies; shard them with FSDP/DeepSpeed, or lower their sequence length / batch in the profile.")
+        print("Some runs do not fit one GPU (column `launch`): T2's SFT can be sharded (hardware.launcher: fsdp); "
+              "the other runs train in one process, so lower their sequence length / batch in the profile.")
     if not model_specs.uses_tiny_models(cfg) and not torch.cuda.is_available():  # as `notebook.require_device`
         print(f"This machine has no CUDA GPU: `make reproduce PROFILE={cfg.name}` would stop at once; run it on a GPU "
               f"box ({t['gpus']} x {t['gpu_memory_gb']:.0f} GB).")

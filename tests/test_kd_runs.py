@@ -217,6 +217,21 @@ def test_cached_teacher_matches_live_teacher(tok):
     assert all(not p.requires_grad for p in cached.parameters())
 
 
+def test_teacher_cache_is_sized_in_host_memory_and_follows_kd_teacher_cache_gb(cfg, tok, tmp_path):
+    ctx = _ctx(cfg, tok, tmp_path)
+    need = runs.cache_bytes(ctx.teacher, ctx.train_rows)
+    hidden = ctx.teacher.get_output_embeddings().weight.shape[1]
+    answer = sum(sum(1 for y in r["labels"] if y != IGNORE) for r in ctx.train_rows)
+    assert need == answer * hidden * 4  # fp32 teacher
+    assert isinstance(ctx.training_teacher(), runs.CachedTeacher)
+    assert all(h.device.type == "cpu" for _, h in ctx.training_teacher().states.values())
+    ctx.cfg.kd.teacher_cache_gb = 0.0
+    ctx._cached = None
+    assert ctx.training_teacher() is ctx.teacher  # no cache: T2 forwards every step
+    assert runs.cacheable(ctx.teacher, ctx.train_rows, need / 1024 ** 3)
+    assert not runs.cacheable(ctx.teacher, ctx.train_rows, (need - 1) / 1024 ** 3)
+
+
 def test_table2_comparisons_from_the_table():
     """Two-stage gains into the smallest student and SCD vs single-stage come from Table 2 itself."""
     import pandas as pd

@@ -12,12 +12,36 @@ def test_paper_plan_resolves_every_role_and_vocab():
     runs = tables["runs"]
     sft = runs[runs.run == "SFT Qwen2.5-7B-Instruct"]
     assert len(sft) == 1 and sft["method"].item() == "full"  # only the profile's method, as the code runs it
-    assert sft["total GB"].item() > 80 and not sft["fits"].item()
-    assert sft["launch"].item().startswith("does not fit one 80 GB GPU")
+    assert sft["fits"].item() and sft["launch"].item() == "accelerate launch (FSDP) on 8 GPUs"
     totals = tables["totals"]
-    assert totals["gpus"] == 8 and totals["fits"] is False and totals["total_wall_hours"] is None
+    assert totals["gpus"] == 8 and totals["fits"] is True and 0 < totals["total_wall_hours"] <= 96
+    assert (runs["total GB"] <= 72).all()
     assert totals["t1_api_hours"] > 0  # the openai T1 labels every pair through the API
     assert totals["total_gpu_hours"] == pytest.approx(runs["GPU-hours"].sum(), abs=0.1)
+    assert totals["total_wall_hours"] == pytest.approx(runs["wall-hours"].sum() + totals["t1_api_hours"], abs=0.1)
+
+
+def test_unsharded_7b_sft_does_not_fit_and_names_the_launcher():
+    runs = plan.plan(load_profile("paper", **{"hardware.launcher": "ddp"}))["runs"]
+    sft = runs[runs.run == "SFT Qwen2.5-7B-Instruct"]
+    assert sft["total GB"].item() > 80 and not sft["fits"].item()
+    assert sft["launch"].item() == "does not fit one 80 GB GPU: set hardware.launcher: fsdp"
+    sharded = plan.plan(load_profile("paper"))["runs"]
+    one = sharded[sharded.run == "SFT Qwen2.5-7B-Instruct"].iloc[0]
+    # FSDP over 8 GPUs divides weights, gradients and AdamW state, not activations or logits
+    assert one["weights GB"] == pytest.approx(sft["weights GB"].item() / 8, abs=0.1)
+    assert one["activations GB"] == sft["activations GB"].item()
+
+
+def test_a_cached_t2_removes_the_teacher_forward_from_the_t2_runs_only():
+    cached = plan.plan(load_profile("paper"))["runs"].set_index("run")
+    live = plan.plan(load_profile("paper", **{"kd.teacher_cache_gb": 0.0}))["runs"].set_index("run")
+    cache_rows = [r for r in cached.index if r.startswith("T2 hidden-state cache")]
+    assert len(cache_rows) == 1 and not any(r.startswith("T2 hidden-state cache") for r in live.index)
+    assert cached.loc["KD js (1.5B)", "GPU-hours"] < live.loc["KD js (1.5B)", "GPU-hours"]
+    assert cached.loc["KD path teacher -> 3B (3B)", "GPU-hours"] < live.loc["KD path teacher -> 3B (3B)", "GPU-hours"]
+    for run in ("KD SFT-only (1.5B)", "KD path teacher -> 3B -> 1.5B (1.5B)", "KD SCD (1.5B)"):
+        assert cached.loc[run, "GPU-hours"] == live.loc[run, "GPU-hours"]
 
 
 def test_gpu_profile_fits_one_80gb_gpu_in_12_hours():

@@ -134,8 +134,10 @@ class CachedTeacher(torch.nn.Module):
     Every KD run from T2 sees the same rows, so the teacher's forward pass is shared across
     Table 1 and the single-stage paths instead of repeated per step. Only answer positions
     (the KD targets) are stored; rows are found by their token ids, and a batch with an unknown
-    row falls back to the real teacher. Behaves as the teacher for `DistillObjective`
-    (`get_decoder`, `get_output_embeddings`), with identical results.
+    row falls back to the real teacher. The states live in host memory (kd.teacher_cache_gb; a
+    batch's rows are copied to the device when used), so the cache takes no GPU memory. Behaves
+    as the teacher for `DistillObjective` (`get_decoder`, `get_output_embeddings`), with identical
+    results.
     """
 
     def __init__(self, teacher: torch.nn.Module, rows: Sequence[dict[str, Any]], pad_token_id: int,
@@ -154,7 +156,7 @@ class CachedTeacher(torch.nn.Module):
                 hidden = decoder_hidden(teacher, batch["input_ids"], batch["attention_mask"])
                 for i, r in enumerate(chunk):
                     pos = batch["labels"][i].ne(IGNORE).nonzero().squeeze(1)
-                    self.states[self._key(batch["input_ids"][i, :len(r["input_ids"])])] = (pos, hidden[i, pos].clone())
+                    self.states[self._key(batch["input_ids"][i, :len(r["input_ids"])])] = (pos.cpu(), hidden[i, pos].cpu())
 
     @staticmethod
     def _key(ids: torch.Tensor) -> bytes:
@@ -180,12 +182,18 @@ class CachedTeacher(torch.nn.Module):
         return self.teacher.get_output_embeddings()
 
 
-def cacheable(teacher: torch.nn.Module, rows: Sequence[dict[str, Any]], limit_bytes: float = 1e9) -> bool:
-    """True when the teacher's answer-position hidden states of `rows` fit in `limit_bytes`."""
+def cache_bytes(teacher: torch.nn.Module, rows: Sequence[dict[str, Any]]) -> int:
+    """Bytes of the teacher's answer-position hidden states of `rows` in its dtype (`CachedTeacher`)."""
     from lantern_nb.train import IGNORE
 
     n = sum(sum(1 for y in r["labels"] if y != IGNORE) for r in rows)
-    return n * teacher.get_output_embeddings().weight.shape[1] * 4 < limit_bytes
+    weight = teacher.get_output_embeddings().weight
+    return n * weight.shape[1] * weight.element_size()
+
+
+def cacheable(teacher: torch.nn.Module, rows: Sequence[dict[str, Any]], limit_gb: float = 1.0) -> bool:
+    """True when the teacher's answer-position hidden states of `rows` fit in `limit_gb` (kd.teacher_cache_gb)."""
+    return cache_bytes(teacher, rows) <= limit_gb * 1024 ** 3
 
 
 @dataclass
@@ -216,7 +224,7 @@ class KdContext:
 
     def training_teacher(self) -> torch.nn.Module:
         """T2 for KD on `train_rows`: a `CachedTeacher` (built on first use) when it fits in memory."""
-        if not self.cache_teacher or not cacheable(self.teacher, self.train_rows):
+        if not self.cache_teacher or not cacheable(self.teacher, self.train_rows, self.cfg.kd.teacher_cache_gb):
             return self.teacher
         if self._cached is None:
             from lantern_nb.model_specs import pick_device

@@ -218,6 +218,9 @@ class KdCfg(OptimizerCfg):
     topk_ks: list[int] = bounded(AT_LEAST_1, factory=lambda: [8, 32, 128])  # top-k ids cached per answer token
     topk_logp_dtype: str = "float16"  # float16 | float32 storage of the cached log-probs
     gradient_checkpointing: bool = False  # recompute the student's activations in backward (less memory)
+    # host memory for T2's answer-position hidden states on D_seed train, computed once and shared by every
+    # KD run from T2 (0 = no cache: T2 forwards every step)
+    teacher_cache_gb: float = bounded(NON_NEGATIVE, 1.0)
 
 
 @dataclass
