@@ -20,12 +20,13 @@ class LaunchError(RuntimeError):
     """A launched training step failed; the message holds the command, its exit status and last lines."""
 
 
-def launcher(cfg: Any) -> str | None:
+def launcher(cfg: Any, gpus: int | None = None) -> str | None:
     """How the notebooks start T2's SFT: None (in their own process), "ddp" or "fsdp" (`launched_train`).
 
-    hardware.launcher `auto` launches DDP when more than one CUDA GPU is visible (one process per GPU,
-    instead of the Trainer's single-process DataParallel), except for QLoRA (its 4-bit base trains on one
-    GPU); `none`, `ddp` and `fsdp` say it outright."""
+    hardware.launcher `auto` launches DDP when more than one GPU is visible (`gpus`, default the CUDA
+    devices here; the planner passes hardware.gpus), one process per GPU instead of the Trainer's
+    single-process DataParallel, except for QLoRA (its 4-bit base trains on one GPU); `none`, `ddp`
+    and `fsdp` say it outright."""
     import torch
 
     mode = cfg.hardware.launcher
@@ -33,9 +34,11 @@ def launcher(cfg: Any) -> str | None:
         return None
     if mode in ("ddp", "fsdp"):
         return mode
-    if cfg.sft.method == "qlora":  # a 4-bit base trains on one GPU
+    if cfg.sft.method == "qlora":
         return None
-    return "ddp" if torch.cuda.is_available() and torch.cuda.device_count() > 1 else None
+    if gpus is None:
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return "ddp" if gpus > 1 else None
 
 
 def set_args(overrides: dict[str, Any]) -> list[str]:

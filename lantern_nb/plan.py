@@ -5,7 +5,7 @@ KD is possible between each teacher/student pair (shared vocabulary after slicin
 per notebook the GPU memory (weights, gradients, optimizer states, activations, logits; full vs
 LoRA vs QLoRA; FSDP divides the first three over the GPUs) and GPU- and wall-hours on the profile's
 `hardware`, with how each run is started (in-process, DataParallel, or T2's SFT under `accelerate
-launch`, `sft_launcher`). Architectures of the paper's models are stored here (from their published
+launch`, `launcher.launcher`). Architectures of the paper's models are stored here (from their published
 configs) so the plan needs no hub access; tiny specs are built locally.
 
 It models what the code does: one run per teacher candidate with `sft.method` only, every KD run the
@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from lantern_nb import model_specs
+from lantern_nb.launcher import launcher
 from lantern_nb.profiles import Profile, load_profile
 
 GPU_MEMORY_GB = 80.0
@@ -162,15 +163,6 @@ DATA_PARALLEL_EFFICIENCY = 0.7  # the Trainer's one-process nn.DataParallel over
 LAUNCHED_EFFICIENCY = 0.9  # one process per GPU under `accelerate launch` (DDP / FSDP on one node)
 
 
-def sft_launcher(cfg: Profile) -> str | None:
-    """How the notebooks start T2's SFT on the plan's GPUs (`launcher.launcher`, with hardware.gpus for
-    the visible GPUs): None (in-process), "ddp" or "fsdp"."""
-    mode = cfg.hardware.launcher
-    if mode == "auto":
-        return "ddp" if cfg.hardware.gpus > 1 and cfg.sft.method != "qlora" else None
-    return None if mode == "none" else mode
-
-
 @dataclass(frozen=True)
 class Hardware:
     """The GPUs a plan is for (profile section `hardware`; defaults: one H100 80 GB)."""
@@ -305,7 +297,7 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         eval_n = min(s.eval_n, int(sizes["test"]))
         add("03", f"SFT {name}", a, method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
             checkpointing=s.gradient_checkpointing, logit_rows=1024, eval_rows=eval_n, new_tokens=s.max_new_tokens,
-            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=sft_launcher(cfg))
+            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=launcher(cfg, cfg.hardware.gpus))
     # 04-05: every KD run (student trains, T2 forwards), each evaluated. T2's answer-position hidden states on
     # D_seed train are computed once when they fit kd.teacher_cache_gb (bf16, host memory; `kd.runs.CachedTeacher`),
     # and then the Table 1 rows and the single-stage paths from T2 pay no teacher forward.

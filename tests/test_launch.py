@@ -13,6 +13,9 @@ import pytest
 
 from lantern_nb.launch import parse_sets
 
+_ACCELERATE = pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
+                                 reason="the accelerate launcher is not installed next to this Python")
+
 
 def test_parse_sets_reads_yaml_values_and_names_the_fix():
     assert parse_sets(["kd.max_steps=2", "sft.lr=1e-4", "kd.divergences=[js, tvd]", "kd.scd=false"]) == {
@@ -38,8 +41,7 @@ def _run(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
-@pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
-                    reason="the accelerate launcher is not installed next to this Python")
+@_ACCELERATE
 def test_two_process_kd_step_matches_one_process_with_the_same_global_batch(smoke_copy):
     common = ["train", "kd", "--profile", "smoke", "--sampling", "random", "--set", "kd.max_steps=1",
               "--set", "kd.grad_accum=1"]
@@ -68,10 +70,6 @@ def test_train_step_errors_name_the_choices(tmp_root):
         run_step("dpo", "smoke")
     with pytest.raises(ValueError, match="use group_by_length"):
         run_step("kd", "smoke", sampling="shuffled")
-
-
-_ACCELERATE = pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
-                                 reason="the accelerate launcher is not installed next to this Python")
 
 
 def test_overrides_of_and_set_args_round_trip_a_notebooks_overrides():
