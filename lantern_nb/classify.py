@@ -192,6 +192,11 @@ class FitClassifier(nn.Module):
     def config(self) -> Any:
         return self.backbone.config
 
+    def activation_checkpointing_enable(self, **kwargs: Any) -> None:
+        """Recompute the backbone's layer activations in backward (the Trainer calls this when
+        `classifier.gradient_checkpointing` is on); the small head keeps its own."""
+        self.backbone.activation_checkpointing_enable(**kwargs)
+
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "last") -> torch.Tensor:
         """Pooled backbone embedding of a padded batch."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,

@@ -119,7 +119,9 @@ def test_profiles_carry_the_checkpointing_flag():
         assert cfg.sft.gradient_checkpointing is on and cfg.kd.gradient_checkpointing is on
         assert TrainConfig.from_section(cfg.sft, cfg.seed).gradient_checkpointing is on
         assert TrainConfig.from_section(cfg.kd, cfg.seed).gradient_checkpointing is on
-        assert TrainConfig.from_section(cfg.classifier, cfg.seed).gradient_checkpointing is False
+        # the decoder classifier cells and the summarizer train as long sequences too (the planner sizes them so)
+        assert TrainConfig.from_section(cfg.classifier, cfg.seed).gradient_checkpointing is on
+        assert TrainConfig.from_section(cfg.summarizer, cfg.seed).gradient_checkpointing is on
 
 
 # ----------------------------------------------------------------------------- load dtypes

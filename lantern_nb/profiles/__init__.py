@@ -239,6 +239,7 @@ class ClassifierCfg(OptimizerCfg):
     # backbone key -> D_cls pairs it trains on ({} = all)
     max_train_pairs: dict[str, int] = bounded(Bound(0, note="0 = all of D_cls"), factory=dict)
     t2_calibration: str = "none"  # none | prior: shift T2's label scores so its mean label probabilities on D_cls match D_seed's label shares
+    gradient_checkpointing: bool = False  # recompute the backbone's activations in backward (less memory)
 
 
 @dataclass
@@ -252,6 +253,7 @@ class SummarizerCfg(OptimizerCfg):
     max_new_tokens: int = bounded(AT_LEAST_1, 160)  # greedy summary length cap
     train_jobs: int = bounded(Bound(0, note="0 = all train-split jobs"), 0)  # distinct jobs used for training
     eval_n: int = bounded(AT_LEAST_1, 20)  # held-out jobs for ROUGE vs the extractor
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory)
 
 
 @dataclass
