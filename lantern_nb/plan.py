@@ -116,6 +116,47 @@ def train_memory_gb(a: Arch, seq: int, batch: int, method: str = "full", frozen:
             "logits": logits / gb}
 
 
+CE_CHUNK_ROWS = 1024  # rows of logits the SFT / summarizer CE builds at a time (`train.CausalLMObjective`)
+# [rows x V] fp32 tensors alive at the naive KD loss's peak, the lm_head's weight and gradient excluded: JS
+# measured 14.3 in all with `python -m lantern_nb bench-kd --impl naive --divergence js --tokens 1024` (FKL 9.3);
+# the plan's 3 (student logits + gradient, teacher logits) is what the chunked loss keeps per chunk row.
+NAIVE_KD_LOGIT_COPIES = 13
+
+
+def step_memory_gb(cfg: Profile, kind: str, a: Arch, seq: int, batch: int, teacher: Arch | None = None,
+                   shards: int = 1, impl: str | None = None) -> dict[str, float]:
+    """Per-GPU memory (GB by part) of one step of `kind` as the code runs it with `cfg`'s settings:
+    `sft` (sft.method, sft.gradient_checkpointing, CE chunks), `kd` (full student under
+    kd.gradient_checkpointing + a frozen bf16 `teacher`; the KD loss over kd.chunk_size rows at a time, or
+    all rows for `impl` naive), `classifier` (`a` carries the 3-way head, classifier.gradient_checkpointing),
+    `summarizer`, and `label` / `serve` (a frozen model's forward). `plan` and `gpu_check` both call it."""
+    if kind == "sft":
+        return train_memory_gb(a, seq, batch, cfg.sft.method, checkpointing=cfg.sft.gradient_checkpointing,
+                               logit_rows=CE_CHUNK_ROWS, shards=shards)
+    if kind == "summarizer":
+        return train_memory_gb(a, seq, batch, checkpointing=cfg.summarizer.gradient_checkpointing,
+                               logit_rows=CE_CHUNK_ROWS, shards=shards)
+    if kind == "classifier":
+        return train_memory_gb(a, seq, batch, checkpointing=cfg.classifier.gradient_checkpointing, shards=shards)
+    if kind in ("label", "serve"):
+        return train_memory_gb(a, seq, batch, frozen=True)
+    if kind != "kd":
+        raise ValueError(f"unknown step kind {kind!r}; valid: sft, kd, classifier, summarizer, label, serve")
+    k = cfg.kd
+    if teacher is None:
+        return train_memory_gb(a, seq, batch, checkpointing=k.gradient_checkpointing, logit_rows=CE_CHUNK_ROWS,
+                               shards=shards)
+    naive = (impl or k.impl) == "naive"
+    rows = seq * batch if naive else k.chunk_size
+    mem = train_memory_gb(a, seq, batch, checkpointing=k.gradient_checkpointing, logit_rows=rows, shards=shards)
+    t = train_memory_gb(teacher, seq, batch, frozen=True, logit_rows=rows)
+    mem = {key: mem[key] + t[key] for key in mem}
+    if naive:
+        gb = 1024 ** 3
+        mem["logits"] = min(rows, seq * batch) * min(a.vocab, teacher.vocab) * 4 * NAIVE_KD_LOGIT_COPIES / gb
+    return mem
+
+
 def train_hours(a: Arch, tokens: float, frozen_teacher: Arch | None = None, checkpointing: bool = False,
                 hw: "Hardware | None" = None) -> float:
     """GPU-hours of training on `tokens`: 6 x params FLOPs per token (8 x with activation checkpointing,
@@ -251,17 +292,12 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
     prompt_tokens = max(row_tokens - ANSWER_TOKENS, 1.0)
     runs: list[dict[str, Any]] = []
 
-    def add(notebook: str, what: str, a: Arch, *, count: int = 1, method: str = "full", seq: int, batch: int,
-            tokens: float = 0.0, teacher_arch: Arch | None = None, checkpointing: bool = False,
-            logit_rows: int | None = None, gpu_hours: float | None = None, eval_rows: int = 0,
-            new_tokens: int = 0, disk_gb: float = 0.0, frozen: bool = False, launched: str | None = None,
-            teacher_cached: bool = False) -> None:
+    def add(notebook: str, what: str, a: Arch, kind: str, *, count: int = 1, method: str = "full", seq: int,
+            batch: int, tokens: float = 0.0, teacher_arch: Arch | None = None, checkpointing: bool = False,
+            gpu_hours: float | None = None, eval_rows: int = 0, new_tokens: int = 0, disk_gb: float = 0.0,
+            frozen: bool = False, launched: str | None = None, teacher_cached: bool = False) -> None:
         shards = hw.gpus if launched == "fsdp" else 1
-        mem = train_memory_gb(a, seq, batch, method, frozen=frozen, checkpointing=checkpointing, logit_rows=logit_rows,
-                              shards=shards)
-        if teacher_arch is not None:
-            t = train_memory_gb(teacher_arch, seq, batch, frozen=True, logit_rows=logit_rows)
-            mem = {k: mem[k] + t[k] for k in mem}
+        mem = step_memory_gb(cfg, kind, a, seq, batch, teacher_arch, shards)
         total = sum(mem.values())
         hours = gpu_hours if gpu_hours is not None else (
             0.0 if frozen else train_hours(a, tokens, None if teacher_cached else teacher_arch, checkpointing, hw))
@@ -295,19 +331,18 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         a = arch[spec]
         _, tokens = _steps_tokens(sizes["train"], s.epochs, s.batch_size * s.grad_accum, s.max_steps, row_tokens)
         eval_n = min(s.eval_n, int(sizes["test"]))
-        add("03", f"SFT {name}", a, method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
-            checkpointing=s.gradient_checkpointing, logit_rows=1024, eval_rows=eval_n, new_tokens=s.max_new_tokens,
+        add("03", f"SFT {name}", a, "sft", method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
+            checkpointing=s.gradient_checkpointing, eval_rows=eval_n, new_tokens=s.max_new_tokens,
             disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=launcher(cfg, cfg.hardware.gpus))
     # 04-05: every KD run (student trains, T2 forwards), each evaluated. T2's answer-position hidden states on
     # D_seed train are computed once when they fit kd.teacher_cache_gb (bf16, host memory; `kd.runs.CachedTeacher`),
     # and then the Table 1 rows and the single-stage paths from T2 pay no teacher forward.
     k = cfg.kd
     kd_eval = min(k.eval_n or s.eval_n, int(sizes["test"]))
-    kd_logit_rows = k.chunk_size if k.impl == "chunked" else None
     cache_gb = sizes["train"] * ANSWER_TOKENS * teacher.hidden * 2 / gb
     cached = 0 < cache_gb <= k.teacher_cache_gb
     if cached:
-        add("04", f"T2 hidden-state cache ({cache_gb:.1f} GB host memory)", teacher, method="inference",
+        add("04", f"T2 hidden-state cache ({cache_gb:.1f} GB host memory)", teacher, "label", method="inference",
             seq=k.max_length, batch=k.batch_size, frozen=True,
             gpu_hours=forward_hours(teacher, sizes["train"] * row_tokens, hw))
     for nb, what, role in kd_runs(cfg):
@@ -315,15 +350,15 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         _, tokens = _steps_tokens(sizes["train"], k.epochs, k.batch_size * k.grad_accum, k.max_steps, row_tokens)
         t_arch = None if what == "SFT-only" else teacher
         from_t2 = what.startswith("KD ") or what == f"path teacher -> {role}"
-        add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, seq=k.max_length,
-            batch=k.batch_size, tokens=tokens, teacher_arch=t_arch, checkpointing=k.gradient_checkpointing,
-            logit_rows=kd_logit_rows if t_arch is not None else 1024, eval_rows=kd_eval, new_tokens=s.max_new_tokens,
+        add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, "kd",
+            seq=k.max_length, batch=k.batch_size, tokens=tokens, teacher_arch=t_arch,
+            checkpointing=k.gradient_checkpointing, eval_rows=kd_eval, new_tokens=s.max_new_tokens,
             disk_gb=2 * a.params / gb, teacher_cached=cached and from_t2 and t_arch is not None)
     # 06: T2 labels D_cls (one forward per pair), then every classifier cell
     c = cfg.classifier
     cls_seq = c.max_length
     pair_tokens = min(float(cls_seq), prompt_tokens)
-    add("06", "T2 labels D_cls", teacher, method="inference", seq=int(prompt_tokens), batch=32, frozen=True,
+    add("06", "T2 labels D_cls", teacher, "label", method="inference", seq=int(prompt_tokens), batch=32, frozen=True,
         gpu_hours=forward_hours(teacher, cfg.data.n_cls_pairs * prompt_tokens, hw))
     cells = [(b, st) for b in c.table4_backbones for st in c.structures]
     cells += [(b, "seqcls_last") for b in c.downscale_backbones if (b, "seqcls_last") not in cells]
@@ -332,17 +367,17 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         n_pairs = c.max_train_pairs.get(b, 0) or cfg.data.n_cls_pairs
         tokens = n_pairs * pair_tokens * c.epochs * (2 if st.startswith("twotower") else 1)
         head = Arch(a.params, a.hidden, a.layers, 3, a.tokenizer, 3)
-        add("06", f"classifier {b} / {st}", head, seq=int(pair_tokens), batch=c.batch_size, tokens=tokens,
-            checkpointing=s.gradient_checkpointing, disk_gb=4 * a.params / gb)
+        add("06", f"classifier {b} / {st}", head, "classifier", seq=int(pair_tokens), batch=c.batch_size,
+            tokens=tokens, checkpointing=c.gradient_checkpointing, disk_gb=4 * a.params / gb)
     # 07: the JD summarizer's SFT (train-split jobs) and the serving benchmark
     sm = cfg.summarizer
     a = arch[m.summarizer]
     jobs = sizes["train"] / max(cfg.data.pairs_per_job, 1) if not sm.train_jobs else sm.train_jobs
     _, tokens = _steps_tokens(jobs, sm.epochs, sm.batch_size, -1, min(sm.max_length, row_tokens))
-    add("07", "JD summarizer SFT", a, seq=sm.max_length, batch=sm.batch_size, tokens=tokens, logit_rows=1024,
-        checkpointing=s.gradient_checkpointing, eval_rows=sm.eval_n, new_tokens=sm.max_new_tokens,
+    add("07", "JD summarizer SFT", a, "summarizer", seq=sm.max_length, batch=sm.batch_size, tokens=tokens,
+        checkpointing=sm.gradient_checkpointing, eval_rows=sm.eval_n, new_tokens=sm.max_new_tokens,
         disk_gb=2 * a.params / gb)
-    add("07", "serving benchmark", arch[m.students[k.student]], method="inference", seq=int(prompt_tokens), batch=cfg.serving.max_batch,
+    add("07", "serving benchmark", arch[m.students[k.student]], "serve", method="inference", seq=int(prompt_tokens), batch=cfg.serving.max_batch,
         frozen=True, gpu_hours=3 * cfg.serving.duration_s / 3600)
     runs_df = pd.DataFrame(runs)
     gpu_hours = float(runs_df["GPU-hours"].sum())
