@@ -19,7 +19,7 @@ BUILD := build/$(PROFILE)
 # name (rather than with make's "No rule to make target lantern_nb/profiles/<name>.yaml").
 PROFILES := $(sort $(basename $(notdir $(wildcard lantern_nb/profiles/*.yaml))))
 ifeq ($(and $(filter 1,$(words $(PROFILE))),$(filter $(PROFILE),$(PROFILES))),)
-ifneq ($(filter-out help setup test lab clean base-models,$(MAKECMDGOALS)),)
+ifneq ($(filter-out help setup test lab clean base-models gpu-check,$(MAKECMDGOALS)),)
 $(error PROFILE=$(PROFILE) is not a profile; use PROFILE=<one of: $(PROFILES)> (lantern_nb/profiles/*.yaml))
 endif
 endif
@@ -34,6 +34,7 @@ help:
 	@echo "make lab                    JupyterLab on notebooks/"
 	@echo "make beyond [PROFILE=P]     the Table 1 rows beyond the paper (top-k cache, on-policy) at Table 1's length, after notebook 04"
 	@echo "make base-models            rebuild the committed upstream base models in data/base/ (~1.5 h on 2 cores; see README)"
+	@echo "make gpu-check [PROFILE=P]  on a CUDA box, no hub needed: one step of each GPU-heavy kind at the paper models' sizes vs the plan (P: gpu [default], paper)"
 	@echo "make clean                  remove build/, data/<profile>/ and figures/smoke/"
 
 setup: $(SETUP_STAMP)
@@ -101,10 +102,17 @@ beyond: $(BUILD)/04_kd_divergences.ipynb
 base-models: $(SETUP_STAMP)
 	$(PY) -m lantern_nb base-models
 
+# One QLoRA/LoRA SFT step of T2's config, one KD step (chunked and naive), one classifier step and one D_cls
+# labelling batch on random-init models built from lantern_nb/assets/configs; exit 1 above 1.3 x the plan's
+# memory, 2 at once without CUDA. Results: build/gpu-check/<profile>.json.
+GPU_CHECK_PROFILE := $(if $(filter command line,$(origin PROFILE)),$(PROFILE),gpu)
+gpu-check: $(SETUP_STAMP)
+	$(PY) -m lantern_nb gpu-check --profile $(GPU_CHECK_PROFILE)
+
 lab: $(SETUP_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
 	rm -rf build data/smoke data/cpu figures/smoke
 
-.PHONY: help setup preflight reproduce test lab clean base-models beyond
+.PHONY: help setup preflight reproduce test lab clean base-models beyond gpu-check

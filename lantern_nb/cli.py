@@ -94,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the runs and totals as JSON")
     c.set_defaults(func=_lazy("lantern_nb.plan:cli_plan"))
 
+    c = sub.add_parser("gpu-check", help="on a CUDA box: one step of each GPU-heavy kind at the paper models' sizes "
+                                         "(random weights), peak memory and tokens/s beside the plan (make gpu-check)")
+    c.add_argument("--profile", default="gpu", choices=PROFILES)
+    c.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: run anyway (tests, with --shrink)")
+    c.add_argument("--shrink", action="store_true", help="two layers of width 64 per config (the vocabulary kept)")
+    c.add_argument("--seq", type=int, default=None, help="tokens per sequence (default: the profile's max_length)")
+    c.add_argument("--batch", type=int, default=None, help="sequences per step (default: the profile's batch_size)")
+    c.add_argument("--only", default=None, help="comma-separated subset of: sft,kd,kd_naive,classifier,label")
+    c.add_argument("--work", default=None, help="scratch folder for the saved random T2 (default: a temp dir)")
+    c.add_argument("--out", default=None, help="JSON results (default: build/gpu-check/<profile>.json)")
+    c.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="profile override (repeatable)")
+    c.set_defaults(func=_lazy("lantern_nb.gpu_check:cli_gpu_check"))
+
     c = sub.add_parser("check", help="load a profile strictly and check this machine can run it (make reproduce does)")
     c.add_argument("--profile", default="cpu", choices=PROFILES)
     c.set_defaults(func=_lazy("lantern_nb.notebook:cli_check"))
