@@ -35,17 +35,9 @@ from typing import Any, Callable, Sequence
 import torch
 from transformers import TrainerCallback
 
-from lantern_nb import plan
+from lantern_nb import hub_configs, plan
 from lantern_nb.profiles import Profile, load_profile
 
-CONFIG_DIR = Path(__file__).parent / "assets" / "configs"
-# hub id -> shipped config (the only hub facts gpu-check needs)
-CONFIGS = {
-    "Qwen/Qwen2.5-7B-Instruct": "Qwen2.5-7B-Instruct.json",
-    "Qwen/Qwen2.5-1.5B-Instruct": "Qwen2.5-1.5B-Instruct.json",
-    "Qwen/Qwen2.5-0.5B-Instruct": "Qwen2.5-0.5B-Instruct.json",
-    "microsoft/Phi-3-mini-4k-instruct": "Phi-3-mini-4k-instruct.json",
-}
 KD_TEACHER = "Qwen/Qwen2.5-1.5B-Instruct"  # the issue's KD check: 1.5B-config teacher -> 0.5B-config student
 KD_STUDENT = "Qwen/Qwen2.5-0.5B-Instruct"
 CHECKS = ("sft", "kd", "kd_naive", "classifier", "label")
@@ -61,20 +53,11 @@ class GpuCheckError(RuntimeError):
 
 
 def paper_config(hub_id: str, shrink: bool = False) -> Any:
-    """The transformers config of `hub_id` from its shipped config.json; `shrink`: two layers of width 64
-    (heads 4, the vocabulary and model type kept), for CPU tests."""
-    from transformers import AutoConfig
-
-    if hub_id not in CONFIGS:
-        raise GpuCheckError(f"no shipped config for {hub_id!r}; gpu-check knows {', '.join(CONFIGS)} "
-                            f"(add the hub's config.json under {CONFIG_DIR})")
-    raw = json.loads((CONFIG_DIR / CONFIGS[hub_id]).read_text())
-    values = {k: v for k, v in raw.items() if not k.startswith("_")}
-    if shrink:
-        kv = 4 if values["num_key_value_heads"] == values["num_attention_heads"] else 2
-        values.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=kv, max_window_layers=2)
-    return AutoConfig.for_model(**values)
+    """`hub_configs.hub_config`, with an unknown id as a GpuCheckError."""
+    try:
+        return hub_configs.hub_config(hub_id, shrink)
+    except hub_configs.UnknownModelError as e:
+        raise GpuCheckError(str(e)) from None
 
 
 def random_model(config: Any, dtype: torch.dtype, device: torch.device, seed: int = 0, causal_lm: bool = True):
