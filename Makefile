@@ -19,13 +19,17 @@ BUILD := build/$(PROFILE)
 # name (rather than with make's "No rule to make target lantern_nb/profiles/<name>.yaml").
 PROFILES := $(sort $(basename $(notdir $(wildcard lantern_nb/profiles/*.yaml))))
 ifeq ($(and $(filter 1,$(words $(PROFILE))),$(filter $(PROFILE),$(PROFILES))),)
-ifneq ($(filter-out help setup test lab clean base-models gpu-check,$(MAKECMDGOALS)),)
+ifneq ($(filter-out help setup test lab clean base-models gpu-check rehearse,$(MAKECMDGOALS)),)
 $(error PROFILE=$(PROFILE) is not a profile; use PROFILE=<one of: $(PROFILES)> (lantern_nb/profiles/*.yaml))
 endif
 endif
 SETUP_STAMP := $(VENV)/.setup-done
 INPUTS := lantern_nb/profiles/$(PROFILE).yaml $(shell find lantern_nb -name '*.py' -not -path '*/__pycache__/*') \
           $(wildcard data/base/MANIFEST.json)
+# the rehearsal profile extends paper.yaml and runs on the stand-ins under build/rehearsal/models/
+ifeq ($(PROFILE),rehearsal)
+INPUTS += lantern_nb/profiles/paper.yaml $(wildcard build/rehearsal/models/*/standin.json)
+endif
 
 help:
 	@echo "make setup                  create .venv (CPU torch first when there is no CUDA), install lantern_nb + dev extras, register the '$(KERNEL)' kernel"
@@ -34,6 +38,7 @@ help:
 	@echo "make lab                    JupyterLab on notebooks/"
 	@echo "make beyond [PROFILE=P]     the Table 1 rows beyond the paper (top-k cache, on-policy) at Table 1's length, after notebook 04"
 	@echo "make base-models            rebuild the committed upstream base models in data/base/ (~1.5 h on 2 cores; see README)"
+	@echo "make rehearse               the paper profile on CPU with local stand-ins of its hub models (build/rehearsal/, figures/rehearsal/)"
 	@echo "make gpu-check [PROFILE=P]  on a CUDA box, no hub needed: one step of each GPU-heavy kind at the paper models' sizes vs the plan (P: gpu [default], paper)"
 	@echo "make clean                  remove build/, data/<profile>/ and figures/smoke/"
 
@@ -74,8 +79,14 @@ reproduce: $(SETUP_STAMP)
 else
 reproduce: $(SETUP_STAMP) $(addprefix $(BUILD)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 	$(PY) -m lantern_nb.timing table $(BUILD)/timings.tsv --copy-to figures/$(PROFILE)
-	$(PY) -m lantern_nb report --profile $(PROFILE) --readme README.md
+	$(PY) -m lantern_nb report --profile $(PROFILE) $(if $(filter rehearsal,$(PROFILE)),,--readme README.md)
 endif
+
+# The paper profile rehearsed on CPU, offline: stand-ins of every hub model (lantern_nb/rehearsal.py), then
+# the seven notebooks with lantern_nb/profiles/rehearsal.yaml into build/rehearsal/ and figures/rehearsal/.
+rehearse: $(SETUP_STAMP)
+	$(PY) -m lantern_nb rehearsal-models
+	$(MAKE) reproduce PROFILE=rehearsal
 
 # tests/test_browser.py drives JupyterLab in headless Chromium: install Debian's chromium + driver where they are
 # missing and apt is usable (root); otherwise, or if the install fails, that test skips and says how to install.
@@ -113,6 +124,6 @@ lab: $(SETUP_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf build data/smoke data/cpu figures/smoke
+	rm -rf build data/smoke data/cpu data/rehearsal figures/smoke figures/rehearsal
 
-.PHONY: help setup preflight reproduce test lab clean base-models beyond gpu-check
+.PHONY: help setup preflight reproduce test lab clean base-models beyond gpu-check rehearse

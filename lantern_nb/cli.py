@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="profile override (repeatable)")
     c.set_defaults(func=_lazy("lantern_nb.gpu_check:cli_gpu_check"))
 
+    c = sub.add_parser("rehearsal-models", help="build the local stand-ins of the paper's hub models under "
+                                                "build/rehearsal/models/ (make rehearse does)")
+    c.set_defaults(func=_lazy("lantern_nb.rehearsal:cli_rehearsal_models"))
+
     c = sub.add_parser("check", help="load a profile strictly and check this machine can run it (make reproduce does)")
     c.add_argument("--profile", default="cpu", choices=PROFILES)
     c.set_defaults(func=_lazy("lantern_nb.notebook:cli_check"))

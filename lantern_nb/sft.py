@@ -100,7 +100,7 @@ def _start_model(cfg: Profile, spec: str, tokenizer, method: str) -> torch.nn.Mo
 
             src = verify(parsed.raw.split(":", 1)[1])
         else:
-            src = spec if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
+            src = parsed.source if parsed.kind == "hub" else pretrained_dir(cfg, parsed)
         if parsed.kind == "tiny":
             pretrained_decoder(cfg, spec, tokenizer)
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

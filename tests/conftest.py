@@ -31,9 +31,9 @@ def tiny_tokenizer():
     return model_specs.train_tokenizer(texts, 600)
 
 
-def run_notebooks(root, hash_seed: str) -> None:
-    """Execute every notebook with papermill in the smoke profile into `root` (LANTERN_ROOT), the
-    kernels under PYTHONHASHSEED=`hash_seed`; executed copies go to `root`/build."""
+def run_notebooks(root, hash_seed: str, profile: str = "smoke") -> None:
+    """Execute every notebook with papermill in `profile` into `root` (LANTERN_ROOT), the kernels
+    under PYTHONHASHSEED=`hash_seed`; executed copies go to `root`/build."""
     from pathlib import Path
 
     import papermill as pm
@@ -46,7 +46,7 @@ def run_notebooks(root, hash_seed: str) -> None:
         out = Path(root) / "build"
         out.mkdir(parents=True)
         for nb in sorted((repo / "notebooks").glob("*.ipynb")):
-            pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": "smoke"}, kernel_name="lantern-nb",
+            pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": profile}, kernel_name="lantern-nb",
                                 cwd=str(repo / "notebooks"), progress_bar=False)
 
 

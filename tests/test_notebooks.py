@@ -38,3 +38,24 @@ def test_all_notebooks_run_in_smoke_profile_reproducibly(smoke_root, tmp_path):
         if name.startswith("table5"):  # serving: measured under load, all timing
             continue
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=1e-6, obj=name)
+
+
+@pytest.mark.notebooks
+def test_the_paper_profile_rehearses_end_to_end_on_stand_ins(tmp_path, monkeypatch):
+    """`make rehearse`'s run: the paper's settings on the hub models' stand-ins, all seven notebooks."""
+    from lantern_nb import rehearsal
+
+    monkeypatch.setenv("LANTERN_ROOT", str(tmp_path))
+    rehearsal.build_standins()
+    run_notebooks(tmp_path, "1", profile="rehearsal")
+    figures = tmp_path / "figures" / "rehearsal"
+    for name in TABLES:
+        assert (figures / f"{name}.csv").exists(), f"{name} was not written"
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")], "a half-written artifact was left"
+    t3 = pd.read_csv(figures / "table3_teacher_sft.csv")
+    assert len(t3) == 3  # Qwen3-8B, Qwen2.5-7B, Qwen2.5-7B-Instruct stand-ins, each fine-tuned
+    sft_nb = (tmp_path / "build" / "03_teacher_sft.ipynb").read_text()
+    # each candidate's SFT ran as `accelerate launch` (the FSDP config) in two processes; rank 0 reported
+    assert sft_nb.count('\\"world_size\\": 2, \\"rank\\": 0') == 3
+    cls_nb = (tmp_path / "build" / "06_classifier_structures.ipynb").read_text()
+    assert "clamped from 8192 to 512 tokens" in cls_nb  # MiniLM's positions

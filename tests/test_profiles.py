@@ -79,8 +79,8 @@ def test_unknown_profile():
 
 
 def test_shipped_profiles_load_within_bounds():
-    """The three shipped profiles pass every bound, choice and cross-reference check."""
-    assert [load_profile(name).name for name in PROFILES] == ["smoke", "cpu", "gpu", "paper"]
+    """The shipped profiles pass every bound, choice and cross-reference check."""
+    assert [load_profile(name).name for name in PROFILES] == ["smoke", "cpu", "gpu", "paper", "rehearsal"]
 
 
 # (override, the dotted key and what the message must say)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 PROFILE_DIR = Path(__file__).resolve().parent
-PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu", "paper")
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu", "paper", "rehearsal")
 # The names a profile may use; the modules that implement them import these (one list each, no torch here).
 DIVERGENCES: tuple[str, ...] = ("fkl", "rkl", "js", "tvd", "skl", "skew_fkl", "skew_rkl")  # kd.divergences
 STRUCTURES: tuple[str, ...] = ("seqcls_last", "seqcls_mean", "twotower_concat", "twotower_dot")  # classify
@@ -392,10 +392,28 @@ def _apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def raw_profile(name: str) -> dict[str, Any]:
-    """The profile's YAML as a dict (no checking)."""
+    """The profile's YAML as a dict (no checking); a file with `extends: <profile>` holds only what differs
+    from that profile, merged over it (`_merged`)."""
     if name not in PROFILES:
         raise ProfileError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
-    return yaml.safe_load((PROFILE_DIR / f"{name}.yaml").read_text())
+    raw = yaml.safe_load((PROFILE_DIR / f"{name}.yaml").read_text())
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if parent == name or parent not in PROFILES:
+        raise ProfileError(f"extends: {name}.yaml extends {parent!r}; name another profile ({', '.join(PROFILES)})")
+    return _merged(raw_profile(parent), raw)
+
+
+def _merged(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `child`'s values in place, section by section (a mapping in both is merged key by key)."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def load_profile(name: str, **overrides: Any) -> Profile:
