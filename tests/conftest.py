@@ -44,7 +44,7 @@ def run_notebooks(root, hash_seed: str, profile: str = "smoke") -> None:
         mp.setenv("PYTHONHASHSEED", hash_seed)  # inherited by the kernels: set order must not matter
         mp.setenv("HF_HUB_OFFLINE", "1")
         out = Path(root) / "build"
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)  # the rehearsal's stand-ins live under build/
         for nb in sorted((repo / "notebooks").glob("*.ipynb")):
             pm.execute_notebook(str(nb), str(out / nb.name), parameters={"PROFILE": profile}, kernel_name="lantern-nb",
                                 cwd=str(repo / "notebooks"), progress_bar=False)

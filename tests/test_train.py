@@ -149,11 +149,12 @@ def test_from_section_builds_what_each_call_site_built_by_hand(name):
                      TrainConfig(epochs=1, lr=p.lr, batch_size=p.batch_size, max_steps=p.instruct_steps, **base),
                      max(1, p.instruct_steps // 50)),
         "summarizer": (TrainConfig.from_section(m, cfg.seed),
-                       TrainConfig(epochs=m.epochs, lr=m.lr, batch_size=m.batch_size, **base),
+                       TrainConfig(epochs=m.epochs, lr=m.lr, batch_size=m.batch_size,
+                                   gradient_checkpointing=m.gradient_checkpointing, **base),
                        max(1, n // m.batch_size // 10)),
         "classifier": (TrainConfig.from_section(c, 7),
                        TrainConfig(epochs=c.epochs, lr=c.lr, batch_size=c.batch_size,
-                                   **{**base, "warmup_ratio": 0.1, "weight_decay": 0.01, "seed": 7}),
+                                   gradient_checkpointing=c.gradient_checkpointing, **{**base, "warmup_ratio": 0.1, "weight_decay": 0.01, "seed": 7}),
                        max(1, n // c.batch_size // 10)),
     }
     for site, (now, then, logging_steps) in cases.items():
