@@ -153,16 +153,20 @@ def _export_checkpoints(cfg: Profile, spec: str, tokenizer, raw: Sequence[Path],
     for ck in raw:
         step = int(ck.name.split("-")[-1])
         target = dest / f"step-{step:05d}"
-        if method == "full":
-            model = AutoModelForCausalLM.from_pretrained(ck)
-        else:
-            from peft import PeftModel
-
-            base = pretrained_decoder(cfg, spec, tokenizer, dtype=_lora_base_dtype(cfg))
-            model = PeftModel.from_pretrained(base, ck).merge_and_unload()
+        model = AutoModelForCausalLM.from_pretrained(ck) if method == "full" else _merge_adapter(cfg, spec, tokenizer, ck)
         save_model(model, tokenizer, target, meta={"step": step, "max_length": cfg.sft.max_length})
         out.append(target)
     return out
+
+
+def _merge_adapter(cfg: Profile, spec: str, tokenizer, adapter: Path) -> torch.nn.Module:
+    """The LoRA adapter saved at `adapter` merged into the candidate's base as stored (`_lora_base_dtype`: bf16 on
+    CUDA), never into the base it trained on: for QLoRA that one is 4-bit, and merging there would give the final
+    T2 other weights than its SCD checkpoints. Every checkpoint and the final model are built this one way."""
+    from peft import PeftModel
+
+    base = pretrained_decoder(cfg, spec, tokenizer, dtype=_lora_base_dtype(cfg))
+    return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 def train_candidate(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], work_dir: str | Path,
@@ -241,7 +245,15 @@ def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[di
         res = _launched_candidate(cfg, name, tokenizer, out_dir / "_trainer", mode)
     else:
         res = train_candidate(cfg, name, tokenizer, train_rows, out_dir / "_trainer")
-    model = res.model.merge_and_unload() if method != "full" else res.model
+    if method == "full":
+        model = res.model
+    else:  # the trained adapter, merged as the checkpoints are (`_merge_adapter`)
+        adapter = out_dir / "_trainer" / "final-adapter"
+        res.model.save_pretrained(adapter)
+        device = next(res.model.parameters()).device
+        res.model = None
+        release_memory()
+        model = _merge_adapter(cfg, spec, tokenizer, adapter).to(device)
     ckpts = _export_checkpoints(cfg, spec, tokenizer, res.checkpoints, out_dir / "checkpoints", method)
     if not ckpts or int(ckpts[-1].name.split("-")[-1]) != res.steps:
         ckpts.append(save_model(model, tokenizer, out_dir / "checkpoints" / f"step-{res.steps:05d}",

@@ -180,3 +180,28 @@ def test_instruction_examples_carry_no_fit_labels():
     answers = [a for _, a in examples]
     assert any("Tableau Desktop Specialist" in a for a in answers) and any("SQL" in a for a in answers)
     assert not any("Fit:" in a or "Low" in a or "High" in a for a in answers)
+
+
+def test_final_t2_and_checkpoints_merge_into_the_same_base(tiny_tokenizer, tmp_root, monkeypatch):
+    """QLoRA trains on a 4-bit copy of the base; the final T2 and the SCD checkpoints must both merge into the
+    stored base. Reproduced on CPU: the training base is perturbed (bf16-rounded) as quantization would."""
+    start = sft._start_model
+
+    def lossy_base(cfg, spec, tokenizer, method):
+        model = start(cfg, spec, tokenizer, "lora")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_" not in name:
+                    p.copy_(p.to(torch.bfloat16).to(p.dtype))
+        return model
+
+    monkeypatch.setattr(sft, "_start_model", lossy_base)
+    cfg = _cfg(**{"sft.method": "lora"})
+    out = tmp_root / "t2" / "lossy"
+    res = sft.finetune_teacher(cfg, "Qwen2.5-7B", tiny_tokenizer, _rows(), out)
+    last = AutoModelForCausalLM.from_pretrained(res.checkpoints[-1])
+    final, _ = checkpoints.load_model(out / "final")
+    assert _same(_weights(last), _weights(final)) and _same(_weights(final), _weights(res.model))
+    base = pretrain.pretrained_decoder(cfg, cfg.models.teacher_candidates["Qwen2.5-7B"], tiny_tokenizer)
+    emb = "model.embed_tokens.weight"
+    assert torch.equal(_weights(final)[emb], _weights(base)[emb])  # not the rounded training copy
