@@ -177,12 +177,13 @@ def pick_device(preference: str = "auto") -> torch.device:
 def uses_tiny_models(cfg: Profile) -> bool:
     """True when the profile's decoders are the project's own (tiny or committed base models), sharing
     one tokenizer: the corpus BPE, or the base models' when the teacher is a `base:` spec."""
-    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind in ("tiny", "base")
+    spec = cfg.models.teacher_candidates[cfg.models.teacher]
+    return not spec.startswith(hub_configs.STANDIN_PREFIX) and parse_spec(spec).kind in ("tiny", "base")
 
 
 def uses_base_models(cfg: Profile) -> bool:
     """True when the profile's teacher starts from a committed base model (`base_models`)."""
-    return parse_spec(cfg.models.teacher_candidates[cfg.models.teacher]).kind == "base"
+    return cfg.models.teacher_candidates[cfg.models.teacher].startswith("base:")
 
 
 def tokenizer_source(cfg: Profile) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from lantern_nb import model_specs
+from lantern_nb import hub_configs, model_specs
 from lantern_nb.launcher import launcher
 from lantern_nb.profiles import Profile, load_profile
 
@@ -60,7 +60,10 @@ KNOWN: dict[str, Arch] = {
 
 
 def resolve(spec: str, tokenizer: Any = None) -> Arch:
-    """The architecture numbers of a spec: stored for the paper's hub ids, built for tiny specs."""
+    """The architecture numbers of a spec: stored for the paper's hub ids, built for tiny specs. A stand-in
+    (`standin:<hub id>`) is planned as the hub model it stands in for: what its profile would cost for real."""
+    if spec.startswith(hub_configs.STANDIN_PREFIX):
+        spec = spec[len(hub_configs.STANDIN_PREFIX):]
     parsed = model_specs.parse_spec(spec)
     if parsed.kind == "hub":
         if spec not in KNOWN:
@@ -414,7 +417,10 @@ def cli_plan(args: Any) -> int:
     if not t["fits"]:
         print("Some runs do not fit one GPU (column `launch`): T2's SFT can be sharded (hardware.launcher: fsdp); "
               "the other runs train in one process, so lower their sequence length / batch in the profile.")
-    if not model_specs.uses_tiny_models(cfg) and not torch.cuda.is_available():  # as `notebook.require_device`
+    if cfg.device == "cpu" and not model_specs.uses_tiny_models(cfg):
+        print(f"The {cfg.name} profile runs on CPU (device: cpu): the runs above are what its settings would "
+              f"cost with the real models on {t['gpus']} GPU(s).")
+    elif not model_specs.uses_tiny_models(cfg) and not torch.cuda.is_available():  # as `notebook.require_device`
         print(f"This machine has no CUDA GPU: `make reproduce PROFILE={cfg.name}` would stop at once; run it on a GPU "
               f"box ({t['gpus']} x {t['gpu_memory_gb']:.0f} GB).")
     return 0

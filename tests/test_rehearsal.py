@@ -120,3 +120,13 @@ def test_a_hub_profile_runs_on_cpu_only_when_it_says_device_cpu(monkeypatch):
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
         require_device(load_profile("rehearsal", device="auto"))
     require_device(load_profile("rehearsal"))
+
+
+def test_the_rehearsal_plans_as_the_real_models_without_built_standins(tmp_path, monkeypatch, capsys):
+    from lantern_nb import plan
+    from lantern_nb.cli import main
+
+    monkeypatch.setenv("LANTERN_ROOT", str(tmp_path))  # no stand-ins here
+    assert plan.resolve("standin:Qwen/Qwen2.5-7B-Instruct") == plan.KNOWN["Qwen/Qwen2.5-7B-Instruct"]
+    assert main(["plan", "--profile", "rehearsal"]) == 0
+    assert "runs on CPU (device: cpu)" in capsys.readouterr().out
