@@ -372,7 +372,7 @@ def require_cuda() -> torch.device:
     """The CUDA device, or GpuCheckError saying why there is none and what to run instead."""
     if not torch.cuda.is_available():
         built = torch.version.cuda or "none (a CPU build)"
-        raise GpuCheckError(f"gpu-check needs a CUDA GPU and this machine has none (torch {torch.__version__}, CUDA "
+        raise GpuCheckError(f"it needs a CUDA GPU and this machine has none (torch {torch.__version__}, CUDA "
                             f"build: {built}). Run `make gpu-check` on the GPU box; here, `make test` runs the same "
                             f"steps on shrunken configs and `python -m lantern_nb plan --profile gpu` the estimates.")
     return torch.device("cuda")
