@@ -196,6 +196,15 @@ def _skip_unfit(cfg: Profile, check: str, model: str, seq: int, batch: int, mem:
                                f"it (hardware.launcher: fsdp) or it does not fit; check that run under accelerate")
 
 
+def _row(check: str, model: str, seq: int, batch: int, mem: dict[str, float], peak: "_Peak", tokens: float,
+         seconds: float, planned_tokens_per_s: float, **notes: Any) -> CheckResult:
+    """A measured check's row: planned memory (sum and terms) beside the peak, tokens/s beside the plan."""
+    return CheckResult(check, model, seq, batch, round(sum(mem.values()), 2),
+                       None if peak.gb is None else round(peak.gb, 2), round(tokens / seconds, 1),
+                       round(planned_tokens_per_s, 1), round(seconds, 3),
+                       {**notes, "planned": {k: round(v, 2) for k, v in mem.items()}})
+
+
 def check_sft(cfg: Profile, device: torch.device, work: Path, shrink: bool = False, seq: int | None = None,
               batch: int | None = None) -> CheckResult:
     """One SFT step of T2 with `sft.method`, the random weights saved once and loaded as `sft` loads a hub id."""
@@ -228,10 +237,8 @@ def check_sft(cfg: Profile, device: torch.device, work: Path, shrink: bool = Fal
     loss = next((r["loss"] for r in res.log_history if "loss" in r), float("nan"))
     del t2, res
     shutil.rmtree(src, ignore_errors=True)
-    return CheckResult("sft", f"{hub} ({s.method})", seq, batch, round(sum(mem.values()), 2),
-                       None if peak.gb is None else round(peak.gb, 2), round(batch * seq / timer.seconds[-1], 1),
-                       round(_planned_tokens_per_s(cfg, a, checkpointing=s.gradient_checkpointing), 1),
-                       round(timer.seconds[-1], 3), {"loss": loss, "planned": {k: round(v, 2) for k, v in mem.items()}})
+    return _row("sft", f"{hub} ({s.method})", seq, batch, mem, peak, batch * seq, timer.seconds[-1],
+                _planned_tokens_per_s(cfg, a, checkpointing=s.gradient_checkpointing), loss=loss)
 
 
 def check_kd(cfg: Profile, device: torch.device, work: Path, impl: str = "chunked", shrink: bool = False,
@@ -260,12 +267,10 @@ def check_kd(cfg: Profile, device: torch.device, work: Path, impl: str = "chunke
                                   cfg, work / f"kd-{impl}")
     loss = next((r["loss"] for r in res.log_history if "loss" in r), float("nan"))
     del teacher, student, objective, res
-    return CheckResult("kd" if impl == "chunked" else "kd_naive",
-                       f"{KD_TEACHER} -> {KD_STUDENT} ({k.path_divergence}, {impl}, V={s_conf.vocab_size:,})",
-                       seq, batch, round(sum(mem.values()), 2), None if peak.gb is None else round(peak.gb, 2),
-                       round(batch * seq / timer.seconds[-1], 1),
-                       round(_planned_tokens_per_s(cfg, sa, ta, k.gradient_checkpointing), 1),
-                       round(timer.seconds[-1], 3), {"loss": loss, "planned": {k2: round(v, 2) for k2, v in mem.items()}})
+    return _row("kd" if impl == "chunked" else "kd_naive",
+                f"{KD_TEACHER} -> {KD_STUDENT} ({k.path_divergence}, {impl}, V={s_conf.vocab_size:,})", seq, batch,
+                mem, peak, batch * seq, timer.seconds[-1], _planned_tokens_per_s(cfg, sa, ta, k.gradient_checkpointing),
+                loss=loss)
 
 
 def check_classifier(cfg: Profile, device: torch.device, work: Path, shrink: bool = False, seq: int | None = None,
@@ -303,10 +308,8 @@ def check_classifier(cfg: Profile, device: torch.device, work: Path, shrink: boo
     loss = next((r["loss"] for r in res.log_history if "loss" in r), float("nan"))
     del model, backbone, res
     tokens = batch * (seq // 2 * 2 if structure.startswith("twotower") else seq)
-    return CheckResult("classifier", f"{hub} ({structure})", seq, batch, round(sum(mem.values()), 2),
-                       None if peak.gb is None else round(peak.gb, 2), round(tokens / timer.seconds[-1], 1),
-                       round(_planned_tokens_per_s(cfg, a, checkpointing=c.gradient_checkpointing), 1),
-                       round(timer.seconds[-1], 3), {"loss": loss, "planned": {k: round(v, 2) for k, v in mem.items()}})
+    return _row("classifier", f"{hub} ({structure})", seq, batch, mem, peak, tokens, timer.seconds[-1],
+                _planned_tokens_per_s(cfg, a, checkpointing=c.gradient_checkpointing), loss=loss)
 
 
 def check_label(cfg: Profile, device: torch.device, work: Path, shrink: bool = False, seq: int | None = None,
@@ -345,11 +348,9 @@ def check_label(cfg: Profile, device: torch.device, work: Path, shrink: bool = F
         seconds = time.perf_counter() - t0
     del t2
     tokens = sum(min(len(p), seq or len(p)) for p in prompts)
-    return CheckResult("label", f"{hub} (bf16, {batch} pairs)", longest, batch, round(sum(mem.values()), 2),
-                       None if peak.gb is None else round(peak.gb, 2), round(tokens / seconds, 1),
-                       round(_planned_tokens_per_s(cfg, a, frozen=True), 1), round(seconds, 3),
-                       {"labels": {lab: labels.count(lab) for lab in sorted(set(labels))},
-                        "planned": {k: round(v, 2) for k, v in mem.items()}})
+    return _row("label", f"{hub} (bf16, {batch} pairs)", longest, batch, mem, peak, tokens, seconds,
+                _planned_tokens_per_s(cfg, a, frozen=True),
+                labels={lab: labels.count(lab) for lab in sorted(set(labels))})
 
 
 def _label_prompts(pairs: Sequence[Any]) -> list[list[dict[str, str]]]:
