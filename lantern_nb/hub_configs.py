@@ -28,8 +28,8 @@ STANDIN_EXTRA = ("sentence-transformers/all-MiniLM-L6-v2",)  # stand-ins without
 SHRUNK = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
 
 
-class UnknownModelError(KeyError):
-    """No config is shipped for this hub id."""
+class UnknownModelError(ValueError):
+    """No config is shipped for this hub id (a ValueError, so the CLI prints its one-line message)."""
 
     def __str__(self) -> str:
         return str(self.args[0])

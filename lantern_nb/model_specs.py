@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +162,20 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def pick_device(preference: str = "auto") -> torch.device:
-    """CUDA, then MPS, then CPU (or the explicit preference, checked)."""
+    """CUDA, then MPS, then CPU (or the explicit preference, checked).
+
+    Under a launcher (`accelerate launch` / torchrun set LOCAL_RANK) CUDA means this process's own GPU,
+    made the current device, so a frozen teacher moved here before the Trainer starts lands beside the
+    rank's student instead of every rank's teacher on GPU 0."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("device: cuda requested but no CUDA GPU is visible; set device: auto or cpu")
-        return torch.device("cuda")
+        local = os.environ.get("LOCAL_RANK")
+        if local is None:
+            return torch.device("cuda")
+        device = torch.device("cuda", int(local))
+        torch.cuda.set_device(device)
+        return device
     mps = getattr(torch.backends, "mps", None)
     if preference == "mps" or (preference == "auto" and mps is not None and mps.is_available()):
         if mps is None or not mps.is_available():
@@ -196,17 +206,25 @@ def tokenizer_source(cfg: Profile) -> str:
 
 
 # ----------------------------------------------------------------------------- tokenizer
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """Train a byte-level BPE (Qwen-style special tokens and chat template) on `texts`."""
+def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[str]):
+    """A byte-level BPE (`tokenizers.Tokenizer`, no prefix space, the byte alphabet always in) trained on
+    `texts`, `special_tokens` first: the one recipe of the project's tokenizers and the rehearsal's."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """Train a byte-level BPE (Qwen-style special tokens and chat template) on `texts`."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = train_bpe(texts, vocab_size, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    bos_token=None, cls_token="<|cls|>", sep_token="<|sep|>",
                                    mask_token="<|mask|>", additional_special_tokens=["<|im_start|>"])

@@ -91,18 +91,6 @@ MODELS: dict[str, str] = {
 }
 
 
-class RehearsalError(RuntimeError):
-    """A stand-in is missing or unknown."""
-
-
-def standin_dir(hub_id: str) -> Path:
-    """The folder that stands in for `hub_id` (`standin:<hub id>` in a profile resolves to it)."""
-    try:
-        return hub_configs.standin_dir(hub_id)
-    except hub_configs.UnknownModelError as e:
-        raise RehearsalError(str(e)) from None
-
-
 def _corpus_texts() -> list[str]:
     from lantern_nb.data.generator import generate_pairs
     from lantern_nb.model_specs import _TARGET_SEED_TEXT
@@ -114,18 +102,14 @@ def _corpus_texts() -> list[str]:
 def build_tokenizer(family: str, texts: list[str]):
     """A fast tokenizer with `family`'s ids: leading specials, a corpus BPE padded with unused entries to the
     real regular size, then the trailing special tokens at the real ids."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, processors
     from transformers import PreTrainedTokenizerFast
+
+    from lantern_nb.model_specs import train_bpe
 
     f = FAMILIES[family]
     head = f.get("head", [])
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=BPE_SIZE, special_tokens=head, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(texts, trainer=trainer)
-    data = json.loads(bpe.to_str())
+    data = json.loads(train_bpe(texts, BPE_SIZE, head).to_str())
     vocab = data["model"]["vocab"]
     for i in range(len(vocab), f["regular"]):
         vocab[f"<|unused_{i}|>"] = i
@@ -164,7 +148,7 @@ def build_standin(hub_id: str, texts: list[str] | None = None, seed: int = 0) ->
 
     from lantern_nb import model_specs
 
-    out = standin_dir(hub_id)
+    out = hub_configs.standin_dir(hub_id)
     recipe = _recipe(hub_id)
     stamp = _fingerprint(recipe)
     marker = out / "standin.json"
