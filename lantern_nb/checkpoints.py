@@ -37,16 +37,24 @@ def save_model(model: torch.nn.Module, tokenizer, path: str | Path, meta: dict[s
     return path
 
 
-def load_model(path: str | Path, device: str | torch.device | None = None):
-    """(model in eval mode, tokenizer) saved by `save_model` (or any causal-LM directory)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(path: str | Path):
+    """The tokenizer saved with a model at `path`, with the project's chat template where it has none."""
+    from transformers import AutoTokenizer
 
     from lantern_nb.model_specs import CHAT_TEMPLATE
 
-    model = AutoModelForCausalLM.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None):
+    """(model in eval mode, tokenizer) saved by `save_model` (or any causal-LM directory)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if device is not None:
         model.to(device)
     return model.eval(), tokenizer

@@ -326,17 +326,26 @@ class ClassifierRun:
 
 def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequence[dict[str, Any]],
                      use_compressed: bool = True, seed: int | None = None,
-                     output_dir: str | Path | None = None) -> tuple[ClassifierRun, Any]:
+                     output_dir: str | Path | None = None, save_final: str | Path | None = None,
+                     launch: bool = False) -> tuple[ClassifierRun, Any]:
     """Train one Table 4 / Sec. 6.1 cell on T2-labelled rows (`t2_label`, optional `t2_probs`).
 
     At most `cfg.classifier.max_train_pairs[backbone_key]` rows (seeded sample) when capped. Cross-entropy on T2's hard labels, plus KL to T2's probabilities with weight
-    `cfg.classifier.soft_label_weight`. Returns (run, train.TrainResult).
+    `cfg.classifier.soft_label_weight`. Returns (run, train.TrainResult). `save_final`: the trained
+    weights are also saved there (`train.train`). `launch`: `rows` are the profile's D_cls
+    (`d_cls_rows`), so under a launcher (`launcher.launcher`, step classifier) the cell trains as
+    `python -m lantern_nb train classifier` and is loaded back here.
     """
     from lantern_nb.train import TrainConfig, train
 
     import random
     import shutil
 
+    from lantern_nb import launcher
+
+    mode = launcher.launcher(cfg, step="classifier") if launch and seed is None else None
+    if mode is not None:
+        return _launched_classifier(cfg, backbone_key, structure, use_compressed, mode, output_dir)
     seed = cfg.seed if seed is None else seed
     cc = cfg.classifier
     cap = cc.max_train_pairs.get(backbone_key, 0)
@@ -354,18 +363,42 @@ def train_classifier(cfg: Profile, backbone_key: str, structure: str, rows: Sequ
         if cc.soft_label_weight > 0:
             f["soft_labels"] = [float(x) for x in r["t2_probs"]]
         data.append(f)
-    out = Path(output_dir) if output_dir else (artifacts.data_dir(cfg.name) / "cls" / "runs" /
-                                               f"{model_specs.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug}"
-                                               f"_{structure}_{'c' if use_compressed else 'f'}")
+    out = Path(output_dir) if output_dir else _run_dir(cfg, backbone_key, structure, use_compressed)
     tc = TrainConfig.from_section(cc, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = train(model, data, ClassifierObjective(cc.soft_label_weight), tc, out,
-                    collator=ClassifierCollator(enc.pad_id), desc=f"{backbone_key}/{structure}")
+                    collator=ClassifierCollator(enc.pad_id), desc=f"{backbone_key}/{structure}", save_final=save_final)
     shutil.rmtree(out, ignore_errors=True)
     model.eval()
     run = ClassifierRun(model, enc, bb, res.seconds, res.steps, res.log_history, use_compressed, len(data))
     return run, res
+
+
+def _run_dir(cfg: Profile, backbone_key: str, structure: str, use_compressed: bool) -> Path:
+    slug = model_specs.parse_spec(cfg.models.classifier_backbones[backbone_key]).slug
+    return artifacts.data_dir(cfg.name) / "cls" / "runs" / f"{slug}_{structure}_{'c' if use_compressed else 'f'}"
+
+
+def _launched_classifier(cfg: Profile, backbone_key: str, structure: str, use_compressed: bool, mode: str,
+                         output_dir: str | Path | None) -> tuple[ClassifierRun, Any]:
+    """`train_classifier` as `python -m lantern_nb train classifier --cell ... --save-model` under `accelerate
+    launch`; the saved cell is loaded back onto this process's device with its loss log."""
+    import shutil
+
+    from lantern_nb import launcher
+    from lantern_nb.profiles import overrides_of
+    out = Path(output_dir) if output_dir else _run_dir(cfg, backbone_key, structure, use_compressed)
+    extra = ["--cell", f"{backbone_key}/{structure}", "--save-model", *([] if use_compressed else ["--full-input"])]
+    result = launcher.launched_train(cfg, "classifier", mode, out, overrides_of(cfg), extra=extra)
+    served = load_classifier(out / "final")
+    shutil.rmtree(out, ignore_errors=True)
+    model = served.model.to(model_specs.pick_device(cfg.device)).eval()
+    spec = model_specs.parse_spec(cfg.models.classifier_backbones[backbone_key])
+    bb = Backbone(backbone_key, spec, model.backbone, served.encoder.tokenizer, result["init"])
+    res = launcher.train_result(result, model)
+    return ClassifierRun(model, served.encoder, bb, res.seconds, res.steps, res.log_history, use_compressed,
+                         result["n_train"]), res
 
 
 # ----------------------------------------------------------------------------- inference
@@ -415,8 +448,10 @@ def evaluate_classifier(run: ClassifierRun, jobs: Sequence[str], resumes: Sequen
 
 # ----------------------------------------------------------------------------- save / load
 def save_classifier(model: FitClassifier, encoder: PairEncoder, path: str | Path,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Save weights (safetensors), backbone config, tokenizer and metadata; atomic (tmp dir, rename)."""
+                    extra: dict[str, Any] | None = None, weights: str | Path | None = None) -> Path:
+    """Save weights (safetensors), backbone config, tokenizer and metadata; atomic (tmp dir, rename).
+    `weights`: a safetensors file of the model's full state dict to store instead of `model`'s own
+    tensors (a launched run's, gathered from its shards by the Trainer)."""
     import shutil
 
     from safetensors.torch import save_model
@@ -427,7 +462,10 @@ def save_classifier(model: FitClassifier, encoder: PairEncoder, path: str | Path
     tmp.mkdir(parents=True)
     model.backbone.config.save_pretrained(tmp / "backbone")
     encoder.tokenizer.save_pretrained(tmp / "tokenizer")
-    save_model(model, str(tmp / _WEIGHTS))
+    if weights is not None:
+        shutil.copyfile(weights, tmp / _WEIGHTS)
+    else:
+        save_model(model, str(tmp / _WEIGHTS))
     mlp_hidden = model.head[1].out_features
     meta = {"structure": model.structure, "mlp_hidden": mlp_hidden, "max_length": encoder.max_length,
             "is_decoder": encoder.is_decoder, "labels": list(LABELS), "input": "compressed job text + résumé",
@@ -496,7 +534,7 @@ def eval_set(cfg: Profile) -> EvalSet:
 
 def _cell(cfg: Profile, key: str, structure: str, rows: Sequence[dict[str, Any]], ev: EvalSet,
           use_compressed: bool) -> tuple[dict[str, Any], ClassifierRun, dict[str, Any]]:
-    run, _ = train_classifier(cfg, key, structure, rows, use_compressed)
+    run, _ = train_classifier(cfg, key, structure, rows, use_compressed, launch=True)
     m = evaluate_classifier(run, ev.jobs(use_compressed), ev.resumes, ev.t2_labels, ev.latent,
                             cfg.classifier.batch_size)
     s, p, i = STRUCTURE_NAMES[structure]

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=None, help="output folder (default: build/<profile>/launch/<step>)")
     c.add_argument("--save-model", action="store_true", help="also save the trained model to <out>/final")
     c.add_argument("--cell", default=None, help="classifier: BACKBONE/STRUCTURE (default: classifier.baseline)")
+    c.add_argument("--full-input", action="store_true", help="classifier: the full job text (default: compressed)")
+    c.add_argument("--student", default=None, help="kd: the student size, a key of models.students (default: kd.student)")
+    c.add_argument("--teacher-dir", default=None, help="kd: a saved student to distil from (a multi-stage path's "
+                                                       "intermediate; default: T2)")
+    c.add_argument("--scd", action="store_true", help="kd: Scheduled Checkpoint Distillation over T2's SFT checkpoints")
+    c.add_argument("--aw", action="store_true", help="kd: with SCD's Adaptive Weighting (kd.aw_tau)")
     c.set_defaults(func=_lazy("lantern_nb.launch:cli_train"))
 
     c = sub.add_parser("plan", help="dry-run a profile: every run with its count, memory, GPU- and wall-hours, disk; totals")

@@ -1,6 +1,8 @@
-"""The notebooks' launcher: T2's SFT as a subprocess under `accelerate launch`, one process per GPU.
+"""The notebooks' launcher: their training steps (T2's SFT, every KD stage, the classifier cells, the JD
+summarizer) as subprocesses under `accelerate launch`, one process per GPU.
 
-`launcher(cfg)` says whether to (hardware.launcher: ddp or fsdp, or auto with more than one GPU visible);
+`launcher(cfg, step=...)` says whether to (hardware.launcher: ddp or fsdp, or auto with more than one GPU
+visible; only the steps of hardware.launch_steps);
 `launched_train` runs `accelerate launch --config_file lantern_nb/launchers/<ddp|fsdp>.yaml -m lantern_nb
 train STEP ...` (`lantern_nb.launch`) while the notebook itself, and every paid T1 call, stays one process
 (launching papermill itself would run each notebook once per GPU). On a machine without CUDA the processes
@@ -14,27 +16,31 @@ from pathlib import Path
 from typing import Any, Sequence
 
 LAUNCHERS = Path(__file__).with_name("launchers")
+STEPS = ("sft", "kd", "classifier", "summarizer")
 
 
 class LaunchError(RuntimeError):
     """A launched training step failed; the message holds the command, its exit status and last lines."""
 
 
-def launcher(cfg: Any, gpus: int | None = None) -> str | None:
-    """How the notebooks start T2's SFT: None (in their own process), "ddp" or "fsdp" (`launched_train`).
+def launcher(cfg: Any, gpus: int | None = None, step: str = "sft") -> str | None:
+    """How the notebooks start training step `step` (sft | kd | classifier | summarizer): None (in their
+    own process), "ddp" or "fsdp" (`launched_train`).
 
-    hardware.launcher `auto` launches DDP when more than one GPU is visible (`gpus`, default the CUDA
-    devices here; the planner passes hardware.gpus), one process per GPU instead of the Trainer's
-    single-process DataParallel, except for QLoRA (its 4-bit base trains on one GPU); `none`, `ddp`
-    and `fsdp` say it outright."""
+    Only the steps listed in hardware.launch_steps are ever launched. hardware.launcher `auto` launches
+    DDP when more than one GPU is visible (`gpus`, default the CUDA devices here; the planner passes
+    hardware.gpus), one process per GPU instead of the Trainer's single-process DataParallel, except
+    T2's SFT under QLoRA (its 4-bit base trains on one GPU); `none`, `ddp` and `fsdp` say it outright."""
     import torch
 
+    if step not in STEPS:
+        raise ValueError(f"launcher: unknown training step {step!r}; choose one of {', '.join(STEPS)}")
     mode = cfg.hardware.launcher
-    if mode == "none":
+    if mode == "none" or step not in cfg.hardware.launch_steps:
         return None
     if mode in ("ddp", "fsdp"):
         return mode
-    if cfg.sft.method == "qlora":
+    if step == "sft" and cfg.sft.method == "qlora":
         return None
     if gpus is None:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -58,6 +64,13 @@ def set_args(overrides: dict[str, Any]) -> list[str]:
     return out
 
 
+def process_count(cfg: Any) -> int:
+    """Processes a launch starts: one per visible CUDA GPU, else hardware.gpus (gloo processes on CPU)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else cfg.hardware.gpus
+
+
 def launch_command(cfg: Any, step: str, mode: str, out_dir: Path, overrides: dict[str, Any] | None = None,
                    num_processes: int | None = None, extra: Sequence[str] = ()) -> list[str]:
     """The `accelerate launch` command line of training step `step` under launcher `mode` (ddp | fsdp).
@@ -79,7 +92,7 @@ def launch_command(cfg: Any, step: str, mode: str, out_dir: Path, overrides: dic
                               "accelerate==1.15.0` (make setup installs it), or set hardware.launcher: none")
         exe = Path(found)
     cuda = torch.cuda.is_available()
-    n = num_processes or (torch.cuda.device_count() if cuda else cfg.hardware.gpus)
+    n = num_processes or process_count(cfg)
     cmd = [str(exe), "launch", "--config_file", str(LAUNCHERS / f"{mode}.yaml"), "--num_processes", str(n)]
     if not cuda:
         cmd += ["--mixed_precision", "no"]
@@ -116,3 +129,12 @@ def launched_train(cfg: Any, step: str, mode: str, out_dir: Path, overrides: dic
                           + "\n".join(tail) + "\nFix the cause above, or train in this process with "
                           "hardware.launcher: none.")
     return json.loads(result_path.read_text())
+
+
+def train_result(result: dict[str, Any], model: Any, checkpoints: Sequence[Path] = ()) -> Any:
+    """A launched run's `train.TrainResult` in the notebook's process: the model loaded back and rank 0's
+    result.json (loss log, steps, seconds)."""
+    from lantern_nb.train import TrainResult
+
+    return TrainResult(model=model, log_history=result["log_history"], checkpoints=list(checkpoints),
+                       steps=result["steps"], seconds=result["seconds"])

@@ -336,14 +336,16 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         eval_n = min(s.eval_n, int(sizes["test"]))
         add("03", f"SFT {name}", a, "sft", method=s.method, seq=s.max_length, batch=s.batch_size, tokens=tokens,
             checkpointing=s.gradient_checkpointing, eval_rows=eval_n, new_tokens=s.max_new_tokens,
-            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=launcher(cfg, cfg.hardware.gpus))
+            disk_gb=(s.n_checkpoints + 1) * 2 * a.params / gb, launched=launcher(cfg, hw.gpus))
     # 04-05: every KD run (student trains, T2 forwards), each evaluated. T2's answer-position hidden states on
     # D_seed train are computed once when they fit kd.teacher_cache_gb (bf16, host memory; `kd.runs.CachedTeacher`),
-    # and then the Table 1 rows and the single-stage paths from T2 pay no teacher forward.
+    # and then the Table 1 rows and the single-stage paths from T2 pay no teacher forward. Launched KD stages
+    # (`launcher`, step kd) run the teacher live: a per-process cache would be read once per shard.
     k = cfg.kd
     kd_eval = min(k.eval_n or s.eval_n, int(sizes["test"]))
     cache_gb = sizes["train"] * ANSWER_TOKENS * teacher.hidden * 2 / gb
-    cached = 0 < cache_gb <= k.teacher_cache_gb
+    kd_launched = launcher(cfg, hw.gpus, step="kd")
+    cached = 0 < cache_gb <= k.teacher_cache_gb and not kd_launched
     if cached:
         add("04", f"T2 hidden-state cache ({cache_gb:.1f} GB host memory)", teacher, "label", method="inference",
             seq=k.max_length, batch=k.batch_size, frozen=True,
@@ -356,7 +358,8 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         add(nb, f"KD {what} ({role})" if not what.startswith("KD") else f"{what} ({role})", a, "kd",
             seq=k.max_length, batch=k.batch_size, tokens=tokens, teacher_arch=t_arch,
             checkpointing=k.gradient_checkpointing, eval_rows=kd_eval, new_tokens=s.max_new_tokens,
-            disk_gb=2 * a.params / gb, teacher_cached=cached and from_t2 and t_arch is not None)
+            disk_gb=2 * a.params / gb, teacher_cached=cached and from_t2 and t_arch is not None,
+            launched=None if what.startswith(("top-", "on-policy")) else kd_launched)  # beyond rows: in-process
     # 06: T2 labels D_cls (one forward per pair), then every classifier cell
     c = cfg.classifier
     cls_seq = c.max_length
@@ -371,15 +374,16 @@ def plan(cfg: Profile, tokenizer: Any = None) -> dict[str, Any]:
         tokens = n_pairs * pair_tokens * c.epochs * (2 if st.startswith("twotower") else 1)
         head = Arch(a.params, a.hidden, a.layers, 3, a.tokenizer, 3)
         add("06", f"classifier {b} / {st}", head, "classifier", seq=int(pair_tokens), batch=c.batch_size,
-            tokens=tokens, checkpointing=c.gradient_checkpointing, disk_gb=4 * a.params / gb)
+            tokens=tokens, checkpointing=c.gradient_checkpointing, disk_gb=4 * a.params / gb,
+            launched=launcher(cfg, hw.gpus, step="classifier"))
     # 07: the JD summarizer's SFT (train-split jobs) and the serving benchmark
     sm = cfg.summarizer
     a = arch[m.summarizer]
     jobs = sizes["train"] / max(cfg.data.pairs_per_job, 1) if not sm.train_jobs else sm.train_jobs
-    _, tokens = _steps_tokens(jobs, sm.epochs, sm.batch_size, -1, min(sm.max_length, row_tokens))
+    _, tokens = _steps_tokens(jobs, sm.epochs, sm.batch_size, sm.max_steps, min(sm.max_length, row_tokens))
     add("07", "JD summarizer SFT", a, "summarizer", seq=sm.max_length, batch=sm.batch_size, tokens=tokens,
         checkpointing=sm.gradient_checkpointing, eval_rows=sm.eval_n, new_tokens=sm.max_new_tokens,
-        disk_gb=2 * a.params / gb)
+        disk_gb=2 * a.params / gb, launched=launcher(cfg, hw.gpus, step="summarizer"))
     add("07", "serving benchmark", arch[m.students[k.student]], "serve", method="inference", seq=int(prompt_tokens), batch=cfg.serving.max_batch,
         frozen=True, gpu_hours=3 * cfg.serving.duration_s / 3600)
     runs_df = pd.DataFrame(runs)

@@ -210,8 +210,7 @@ def _launched_candidate(cfg: Profile, name: str, tokenizer, work_dir: Path, mode
         base = pretrained_decoder(cfg, cfg.models.teacher_candidates[name], tokenizer, dtype=_lora_base_dtype(cfg))
         model = PeftModel.from_pretrained(base, final)
     ckpts = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return TrainResult(model=model.to(device), log_history=result["log_history"], checkpoints=ckpts,
-                       steps=result["steps"], seconds=result["seconds"])
+    return launcher.train_result(result, model.to(device), ckpts)
 
 
 def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,
@@ -348,6 +347,13 @@ def _teacher_dir(cfg: Profile) -> Path:
 def load_t2(cfg: Profile, device: str | torch.device | None = None):
     """(model, tokenizer) of the chosen in-house teacher T2 (cfg.models.teacher), in eval mode."""
     return load_model(_teacher_dir(cfg) / "final", device)
+
+
+def t2_tokenizer(cfg: Profile):
+    """T2's saved tokenizer (as `load_t2` gives it) without loading the model: what the KD runs encode with."""
+    from lantern_nb.checkpoints import load_tokenizer
+
+    return load_tokenizer(_teacher_dir(cfg) / "final")
 
 
 def t2_key(cfg: Profile) -> str:

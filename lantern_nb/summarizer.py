@@ -118,28 +118,25 @@ def evaluate_summarizer(summarizer: Any, jobs: Sequence[str]) -> dict[str, Any]:
 
 def train_summarizer(cfg: Profile, work_dir: str | Path | None = None,
                      save_to: str | Path | None | bool = True) -> tuple[Summarizer, dict[str, Any]]:
-    """Fine-tune `cfg.models.summarizer` on (job -> compress_job(job)); save it as artifact "summarizer"
-    (`save_to=True`), to another folder, or not at all (None: `python -m lantern_nb train summarizer`
-    on a non-main rank).
+    """Fine-tune `cfg.models.summarizer` on (job -> compress_job(job)) (`fit_summarizer`; under a launcher,
+    step summarizer, as `python -m lantern_nb train summarizer`); save it as artifact "summarizer"
+    (`save_to=True`), to another folder, or not at all (None).
 
     Returns the model-based summarizer and its metrics (ROUGE vs the extractor on held-out jobs,
     length reduction, training time, the rule extractor's own speed for comparison, and under
     `result` the `train.TrainResult`, left out of the saved metrics).
     """
-    from lantern_nb import model_specs, pretrain
-    from lantern_nb.compress import compress_job
-    from lantern_nb.train import CausalLMObjective, TrainConfig, encode_chat_example, train
+    from lantern_nb import launcher, model_specs
 
     sc = cfg.summarizer
     tok = model_specs.get_tokenizer(cfg)
-    model = pretrain.pretrained_decoder(cfg, cfg.models.summarizer, tok)
     train_jobs, held = job_splits(cfg)
-    rows = [encode_chat_example(tok, jd_summary_messages(j), compress_job(j), sc.max_length) for j in train_jobs]
-    for r in rows:
-        r.pop("prompt_len", None)
-    tc = TrainConfig.from_section(sc, cfg.seed)
     out_dir = Path(work_dir) if work_dir else artifacts.data_dir(cfg.name) / "summarizer_run"
-    res = train(model, rows, CausalLMObjective(), tc, out_dir, pad_token_id=tok.pad_token_id, desc="summarizer")
+    mode = launcher.launcher(cfg, step="summarizer")
+    if mode is not None:
+        res = _launched_fit(cfg, out_dir, mode)
+    else:
+        res = fit_summarizer(cfg, out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     summ = Summarizer(res.model.eval(), tok, sc.max_new_tokens, sc.max_length)
     metrics = evaluate_summarizer(summ, held)
@@ -151,6 +148,37 @@ def train_summarizer(cfg: Profile, work_dir: str | Path | None = None,
                         {k: v for k, v in metrics.items() if k != "examples"})
     metrics["result"] = res
     return summ, metrics
+
+
+def fit_summarizer(cfg: Profile, work_dir: str | Path, save_final: str | Path | None = None):
+    """The summarizer's training alone (train-split jobs -> `compress_job`, the one training loop), without
+    evaluation or export; `python -m lantern_nb train summarizer` runs it under a launcher. Returns the
+    `train.TrainResult`; `save_final` also saves the trained model there (gathered from shards)."""
+    from lantern_nb import model_specs, pretrain
+    from lantern_nb.compress import compress_job
+    from lantern_nb.train import CausalLMObjective, TrainConfig, encode_chat_example, train
+
+    sc = cfg.summarizer
+    tok = model_specs.get_tokenizer(cfg)
+    model = pretrain.pretrained_decoder(cfg, cfg.models.summarizer, tok)
+    rows = [encode_chat_example(tok, jd_summary_messages(j), compress_job(j), sc.max_length) for j in job_splits(cfg)[0]]
+    for r in rows:
+        r.pop("prompt_len", None)
+    return train(model, rows, CausalLMObjective(), TrainConfig.from_section(sc, cfg.seed), Path(work_dir),
+                 pad_token_id=tok.pad_token_id, desc="summarizer", save_final=save_final)
+
+
+def _launched_fit(cfg: Profile, work_dir: Path, mode: str):
+    """`fit_summarizer` as `python -m lantern_nb train summarizer --save-model` under `accelerate launch`,
+    the trained model loaded back onto this process's device."""
+    from transformers import AutoModelForCausalLM
+
+    from lantern_nb import launcher, model_specs
+    from lantern_nb.profiles import overrides_of
+
+    result = launcher.launched_train(cfg, "summarizer", mode, work_dir, overrides_of(cfg), extra=["--save-model"])
+    model = AutoModelForCausalLM.from_pretrained(work_dir / "final").to(model_specs.pick_device(cfg.device))
+    return launcher.train_result(result, model)
 
 
 def save_summarizer(summ: Summarizer, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:

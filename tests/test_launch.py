@@ -214,5 +214,104 @@ def test_classifier_and_summarizer_steps_train_from_the_profiles_data(smoke_copy
     with pytest.raises(ValueError, match="expected BACKBONE/STRUCTURE"):
         run_step("classifier", "smoke", cell="MiniLM-L6")
     summ = run_step("summarizer", "smoke", {"summarizer.epochs": 1}, out_dir=smoke_copy / "summ")
-    assert summ["steps"] > 0 and summ["loss"] > 0 and 0 <= summ["rougeL_vs_extractor"] <= 1
+    assert summ["steps"] > 0 and summ["loss"] > 0 and "rougeL" not in summ  # training only; the notebook scores
     assert not (smoke_copy / "summ" / "final").exists()  # only with --save-model
+
+
+def test_launch_steps_choose_which_steps_a_launcher_starts(monkeypatch):
+    import torch
+
+    from lantern_nb.launcher import launcher
+    from lantern_nb.profiles import ProfileError, load_profile
+
+    cfg = load_profile("smoke", **{"hardware.launcher": "fsdp", "hardware.launch_steps": ["sft", "kd"]})
+    assert [launcher(cfg, step=s) for s in ("sft", "kd", "classifier", "summarizer")] == ["fsdp", "fsdp", None, None]
+    with pytest.raises(ValueError, match="unknown training step 'eval'"):
+        launcher(cfg, step="eval")
+    with pytest.raises(ProfileError, match="hardware.launch_steps"):
+        load_profile("smoke", **{"hardware.launch_steps": ["kd", "serving"]})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    qlora = load_profile("smoke", **{"sft.method": "qlora"})
+    assert launcher(qlora, step="sft") is None and launcher(qlora, step="kd") == "ddp"  # only the 4-bit SFT stays
+
+
+def test_each_launched_process_puts_its_models_on_its_own_gpu(monkeypatch):
+    """Under `accelerate launch` every rank sees all GPUs; a teacher moved to "cuda" before the Trainer
+    starts would land on GPU 0 in every process. pick_device gives the rank's own and makes it current."""
+    import torch
+
+    from lantern_nb.model_specs import pick_device
+
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert pick_device("auto") == torch.device("cuda") and current == []
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert pick_device("cuda") == torch.device("cuda", 3) and current == [torch.device("cuda", 3)]
+
+
+@_ACCELERATE
+def test_notebook_kd_stages_launched_in_two_processes_train_score_and_cache(smoke_copy, monkeypatch):
+    """Table 1 / Table 2 / SCD stages under hardware.launcher ddp: each trains as `train kd` in two gloo
+    processes (T2, a saved intermediate, or T2's checkpoints as teachers), comes back as a saved student,
+    is scored here and cached like an in-process run."""
+    from lantern_nb import launcher
+    from lantern_nb.kd import paths, runs
+    from lantern_nb.profiles import load_profile
+
+    monkeypatch.setenv("LANTERN_ROOT", str(smoke_copy))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    launches = []
+    real = launcher.launched_train
+    monkeypatch.setattr(launcher, "launched_train", lambda *a, **k: launches.append(real(*a, **k)) or launches[-1])
+    cfg = load_profile("smoke", **{"hardware.launcher": "ddp", "hardware.gpus": 2, "kd.max_steps": 2})
+    ctx = runs.kd_context(cfg)
+    assert runs.stage_launcher(ctx) == "ddp"
+    js = runs.run_stage(ctx, "teacher-1.5B.js", "1.5B", "js")
+    assert [r["world_size"] for r in launches] == [2] and not (js.dir / "trainer").exists()
+    assert not js.cached and js.metrics["steps"] == 2 and (js.model_dir / "config.json").exists()
+    assert 0 <= js.metrics["rougeL"] <= 1 and [s for s, _ in js.metrics["curve"]] == [1, 2]
+    assert runs.run_stage(ctx, "teacher-1.5B.js", "1.5B", "js").cached
+    second = runs.run_stage(ctx, "teacher-1.5B-0.5B.js", "0.5B", "js", teacher=js)
+    assert not second.cached and second.metrics["teacher"] == js.name and second.metrics["steps"] == 2
+    aw = paths.run_scd(cfg, ctx, adaptive=True)
+    assert aw.metrics["scd_boundaries"] and len(aw.metrics["scd_phases"]) == 2 and len(aw.metrics["aw_trace"]) == 2
+    assert [r["world_size"] for r in launches] == [2, 2, 2] and "SCD + AW" in launches[-1]["what"]
+    # Table 1's uncached rows in one launch, picked up by run_stage without another
+    assert runs.launch_together(ctx, "1.5B", ["sft", "js", "fkl"]) == ["sft", "fkl"]
+    assert len(launches) == 4 and launches[-1]["kinds"] == ["sft", "fkl"] and launches[-1]["world_size"] == 2
+    sft_row, fkl = (runs.run_stage(ctx, f"x.{k}", "1.5B", k) for k in ("sft", "fkl"))
+    assert len(launches) == 4 and not sft_row.cached and not fkl.cached and fkl.metrics["steps"] == 2
+    assert sft_row.metrics["teacher"] is None and (fkl.model_dir / "config.json").exists()
+    assert not list((ctx.root / "_launched").glob("*/fkl"))  # picked-up results are not kept twice
+    in_process = load_profile("smoke", **{"kd.max_steps": 2})
+    assert runs.stage_launcher(runs.kd_context(in_process)) is None
+
+
+@_ACCELERATE
+def test_notebook_classifier_cell_and_summarizer_launched_in_two_processes(smoke_copy, monkeypatch):
+    from lantern_nb import classify, launcher, summarizer
+    from lantern_nb.profiles import load_profile
+
+    monkeypatch.setenv("LANTERN_ROOT", str(smoke_copy))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    launches = []
+    real = launcher.launched_train
+    monkeypatch.setattr(launcher, "launched_train", lambda *a, **k: launches.append(real(*a, **k)) or launches[-1])
+    cfg = load_profile("smoke", **{"hardware.launcher": "ddp", "hardware.gpus": 2, "classifier.epochs": 1,
+                                   "summarizer.epochs": 1})
+    rows = classify.d_cls_rows(cfg)
+    run, res = classify.train_classifier(cfg, "MiniLM-L6", "seqcls_mean", rows, False, launch=True,
+                                         output_dir=smoke_copy / "cell")
+    assert run.steps == res.steps > 0 and run.n_train == min(len(rows), cfg.classifier.max_train_pairs.get("MiniLM-L6", 0)
+                                                             or len(rows))
+    assert run.backbone.init and not run.use_compressed and not (smoke_copy / "cell").exists()
+    ev = classify.eval_set(cfg)
+    m = classify.evaluate_classifier(run, ev.jobs(False), ev.resumes, ev.t2_labels)
+    assert 0 <= m["f1_weighted"] <= 1
+    summ, metrics = summarizer.train_summarizer(cfg, work_dir=smoke_copy / "summ", save_to=None)
+    assert metrics["steps"] > 0 and 0 <= metrics["rougeL"] <= 1 and not (smoke_copy / "summ").exists()
+    assert [(r["step"], r["world_size"]) for r in launches] == [("classifier", 2), ("summarizer", 2)]
+    assert launches[0]["input"] == "full" and launches[0]["what"] == "MiniLM-L6/seqcls_mean"

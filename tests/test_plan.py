@@ -34,14 +34,27 @@ def test_unsharded_7b_sft_does_not_fit_and_names_the_launcher():
 
 
 def test_a_cached_t2_removes_the_teacher_forward_from_the_t2_runs_only():
-    cached = plan.plan(load_profile("paper"))["runs"].set_index("run")
-    live = plan.plan(load_profile("paper", **{"kd.teacher_cache_gb": 0.0}))["runs"].set_index("run")
+    in_process = {"hardware.launch_steps": ["sft"]}  # KD in the notebook's process, where the cache is shared
+    cached = plan.plan(load_profile("paper", **in_process))["runs"].set_index("run")
+    live = plan.plan(load_profile("paper", **in_process, **{"kd.teacher_cache_gb": 0.0}))["runs"].set_index("run")
     cache_rows = [r for r in cached.index if r.startswith("T2 hidden-state cache")]
     assert len(cache_rows) == 1 and not any(r.startswith("T2 hidden-state cache") for r in live.index)
     assert cached.loc["KD js (1.5B)", "GPU-hours"] < live.loc["KD js (1.5B)", "GPU-hours"]
     assert cached.loc["KD path teacher -> 3B (3B)", "GPU-hours"] < live.loc["KD path teacher -> 3B (3B)", "GPU-hours"]
     for run in ("KD SFT-only (1.5B)", "KD path teacher -> 3B -> 1.5B (1.5B)", "KD SCD (1.5B)"):
         assert cached.loc[run, "GPU-hours"] == live.loc[run, "GPU-hours"]
+
+
+def test_launched_steps_are_planned_as_launched_and_kd_runs_its_teacher_live():
+    runs = plan.plan(load_profile("paper"))["runs"].set_index("run")
+    for run in ("KD js (1.5B)", "KD SCD (1.5B)", "classifier Phi3-mini / seqcls_last", "JD summarizer SFT"):
+        assert runs.loc[run, "launch"] == "accelerate launch (FSDP) on 8 GPUs"
+    assert runs.loc["KD on-policy (1.5B)", "launch"] == "one process, DataParallel on 8 GPUs"  # beyond rows stay
+    assert not any(r.startswith("T2 hidden-state cache") for r in runs.index)
+    live = plan.plan(load_profile("paper", **{"kd.teacher_cache_gb": 0.0}))["runs"].set_index("run")
+    assert runs.loc["KD js (1.5B)", "GPU-hours"] == live.loc["KD js (1.5B)", "GPU-hours"]
+    one = plan.plan(load_profile("paper", **{"hardware.launch_steps": ["sft"]}))["runs"].set_index("run")
+    assert one.loc["JD summarizer SFT", "launch"] == "one process, DataParallel on 8 GPUs"
 
 
 def test_gpu_profile_fits_one_80gb_gpu_in_12_hours():

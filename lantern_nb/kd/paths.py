@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from lantern_nb.kd.runs import (BEYOND, METRIC_COLUMNS, PAPER_COLUMNS, KdContext, Run, kd_context, metric_row,
-                                run_stage)
+                                run_stage, stage_launcher)
 from lantern_nb.paper import beside_paper
 from lantern_nb.profiles import Profile
 
@@ -232,8 +232,11 @@ def run_scd(cfg: Profile, ctx: Any = None, adaptive: bool = False, role: str | N
     role = role or cfg.kd.student
     kind = kind or path_divergence(cfg)
     ckpts = list(ctx.checkpoints or [])
-    schedule = TeacherSchedule(None, scd_teachers(ckpts, ctx.training_teacher()))
-    aw = AdaptiveWeighting(cfg.kd.aw_tau, cfg.kd.chunk_size) if adaptive else None
     name = f"teacher-{role}.{kind}.scd{'-aw' if adaptive else ''}"
     extra = ["scd", [Path(p).name for p in ckpts], adaptive, cfg.kd.aw_tau if adaptive else None]
-    return run_stage(ctx, name, role, kind, schedule=schedule, token_weights=aw, extra_key=extra)
+    launch_args = ["--scd", *(["--aw"] if adaptive else [])]
+    if stage_launcher(ctx):  # the launched run builds the same schedule from T2's checkpoints on disk
+        return run_stage(ctx, name, role, kind, extra_key=extra, launch_args=launch_args)
+    schedule = TeacherSchedule(None, scd_teachers(ckpts, ctx.training_teacher()))
+    aw = AdaptiveWeighting(cfg.kd.aw_tau, cfg.kd.chunk_size) if adaptive else None
+    return run_stage(ctx, name, role, kind, schedule=schedule, token_weights=aw, extra_key=extra, launch_args=None)

@@ -79,7 +79,8 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
             token_weights: Callable[..., torch.Tensor] | None = None,
             schedule: "Sequence[Any] | TeacherSchedule | None" = None,
             callbacks: Sequence[TrainerCallback] = (),
-            train_overrides: dict[str, Any] | None = None) -> tuple[torch.nn.Module, TrainResult]:
+            train_overrides: dict[str, Any] | None = None,
+            save_final: str | Path | None = None) -> tuple[torch.nn.Module, TrainResult]:
     """Train a student from `teacher_model` with divergence `kind` (0.1*CE + 0.9*KD), or SFT only.
 
     The student is a model or a spec / size name (`models.students`) started from the cached
@@ -88,7 +89,8 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
     objective when it has `bind`, like `scd.AdaptiveWeighting`); `schedule` is a
     `scd.TeacherSchedule` or the list of its phase teachers (models or checkpoint dirs) for
     Scheduled Checkpoint Distillation: one `train` call, the teacher swapped at phase boundaries.
-    `train_overrides` replace fields of the profile's `TrainConfig` (e.g. the batch sampling).
+    `train_overrides` replace fields of the profile's `TrainConfig` (e.g. the batch sampling);
+    `save_final` also saves the trained student there (gathered from shards; `train.train`).
     """
     from lantern_nb.model_specs import pick_device
 
@@ -116,7 +118,7 @@ def distill(cfg: Profile, teacher_model: torch.nn.Module | None, student_spec_or
             callbacks.append(schedule)
     tc = replace(train_config(cfg), **(train_overrides or {}))
     result = train(student, rows, objective, tc, Path(out_dir), pad_token_id=tokenizer.pad_token_id,
-                   callbacks=callbacks, desc=f"kd-{kind}")
+                   callbacks=callbacks, desc=f"kd-{kind}", save_final=save_final)
     return result.model, result
 
 
@@ -213,7 +215,9 @@ class KdContext:
     checkpoints: list[Path] | None = None
     cache_teacher: bool = True
     key: str = ""
+    launchable: bool = False  # rows, students and evaluator are the profile's own (`kd_context`)
     _models: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+    _launched: dict[str, Path] = field(default_factory=dict, repr=False)  # stage key -> `launch_together` output
     _cached: CachedTeacher | None = field(default=None, repr=False)
     runs: RunCache = field(init=False, repr=False)
 
@@ -264,7 +268,32 @@ def kd_context(cfg: Profile) -> KdContext:
     test_rows = dseed.seed_rows(cfg, "test")[: eval_n(cfg)]
     return KdContext(cfg, teacher, tokenizer, train_rows, test_rows,
                      root=artifacts.artifact_path(cfg.name, "students"), teacher_name=cfg.models.teacher,
-                     checkpoints=list(sft.t2_checkpoints(cfg)))
+                     checkpoints=list(sft.t2_checkpoints(cfg)), launchable=True)
+
+
+def stage_launcher(ctx: KdContext) -> str | None:
+    """"ddp" / "fsdp" when the context's KD stages train under `accelerate launch` (`launcher.launcher`
+    for step kd; only a context built from the profile's own data by `kd_context`), else None."""
+    if not ctx.launchable:
+        return None
+    from lantern_nb import launcher
+
+    return launcher.launcher(ctx.cfg, step="kd")
+
+
+def _launched_distill(ctx: KdContext, role: str, kind: str, teacher: "Run | None", out_dir: Path, mode: str,
+                      launch_args: Sequence[str]) -> tuple[torch.nn.Module, TrainResult, dict[str, Any]]:
+    """One KD stage as `python -m lantern_nb train kd` under `accelerate launch`: the subprocess reads D_seed
+    and T2 (or the intermediate `teacher`'s saved student) from disk, saves the trained student, which
+    is loaded back here with its loss log (`_launched_result`)."""
+    from lantern_nb import launcher
+    from lantern_nb.profiles import overrides_of
+
+    extra = ["--kind", kind, "--student", role, "--save-model", *launch_args]
+    if teacher is not None and kind != "sft":
+        extra += ["--teacher-dir", str(teacher.model_dir)]
+    launcher.launched_train(ctx.cfg, "kd", mode, out_dir, overrides_of(ctx.cfg), extra=extra)
+    return _launched_result(ctx, out_dir)
 
 
 @dataclass
@@ -294,32 +323,46 @@ class Run:
 def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | None" = None,
               schedule: Sequence[Any] | TeacherSchedule | None = None,
               token_weights: Callable[..., torch.Tensor] | None = None, extra_key: Any = None,
-              keep_model: bool = False) -> Run:
+              keep_model: bool = False, launch_args: Sequence[str] | None = ()) -> Run:
     """Distil (or SFT) student `role` and evaluate it, or return the cached run with the same key.
 
     `teacher` is a previous `Run` (a distilled intermediate) or None for T2. The key chains the
     teacher's key, so a cached intermediate is found by its path prefix. The key holds the
     student's spec, not its role name: identical computations (e.g. smoke, where every size
-    has one spec) share one run.
+    has one spec) share one run. Under a launcher (`stage_launcher`) the training runs as
+    `python -m lantern_nb train kd` with `launch_args` describing `schedule` / `token_weights`
+    (None: they cannot be described, so the stage trains here); evaluation stays in this process.
     """
     cfg = ctx.cfg
     spec = cfg.models.students.get(role, role)
-    parent = "none" if kind == "sft" else (teacher.key if teacher is not None else ctx.key)
+    mode = stage_launcher(ctx) if launch_args is not None else None
+    if mode is not None and (schedule is not None or token_weights is not None) and not launch_args:
+        mode = None
     student = ctx.new_student(role)
-    key = RunCache.key(parent, ctx.key, spec, kind, fingerprint(student), kd_settings(cfg), extra_key)
+    key = _stage_key(ctx, role, kind, teacher, extra_key, student, mode, launch_args)
     hit = ctx.runs.load(key, require=("model",))
     if hit is not None:
         return Run(name, key, hit[0], hit[1], cached=True)
     run_dir = ctx.runs.start(name, key)
-    if kind == "sft":
-        teacher_model = None
-    elif teacher is not None:
-        teacher_model = ctx._models.get(teacher.key)
-        teacher_model = teacher.load_model() if teacher_model is None else teacher_model
+    traces: dict[str, Any] = {}
+    if mode is not None:
+        del student
+        done = ctx._launched.pop(key, None)
+        student, result, traces = (_launched_result(ctx, done) if done is not None else
+                                   _launched_distill(ctx, role, kind, teacher, run_dir / "trainer", mode,
+                                                     launch_args or ()))
+        if done is not None:
+            shutil.rmtree(done, ignore_errors=True)
     else:
-        teacher_model = ctx.training_teacher()
-    student, result = distill(cfg, teacher_model, student, ctx.tokenizer, ctx.train_rows, kind,
-                              run_dir / "trainer", token_weights=token_weights, schedule=schedule)
+        if kind == "sft":
+            teacher_model = None
+        elif teacher is not None:
+            teacher_model = ctx._models.get(teacher.key)
+            teacher_model = teacher.load_model() if teacher_model is None else teacher_model
+        else:
+            teacher_model = ctx.training_teacher()
+        student, result = distill(cfg, teacher_model, student, ctx.tokenizer, ctx.train_rows, kind,
+                                  run_dir / "trainer", token_weights=token_weights, schedule=schedule)
     t0 = time.perf_counter()
     scores = ctx.score(student)
     eval_seconds = time.perf_counter() - t0
@@ -334,15 +377,78 @@ def run_stage(ctx: KdContext, name: str, role: str, kind: str, teacher: "Run | N
                "curve": loss_curve(result.log_history),
                "kd_curve": [(int(r["step"]), float(r["kd"])) for r in logs if "kd" in r],
                "ce_curve": [(int(r["step"]), float(r["ce"])) for r in logs if "ce" in r]}
-    if isinstance(schedule, TeacherSchedule):
-        metrics["scd_boundaries"] = schedule.boundaries
-        metrics["scd_phases"] = [p for _, p in schedule.history]
-    if getattr(token_weights, "trace", None):
-        metrics["aw_trace"] = token_weights.trace
+    metrics.update(traces)
+    metrics.update(stage_traces(schedule, token_weights))
     RunCache.finish(run_dir, metrics)
     if keep_model:
         ctx._models[key] = student.eval()
     return Run(name, key, run_dir, metrics, cached=False)
+
+
+def _stage_key(ctx: KdContext, role: str, kind: str, teacher: "Run | None", extra_key: Any, student: torch.nn.Module,
+               mode: str | None, launch_args: Sequence[str] | None) -> str:
+    """A stage's run-cache key: its teacher's key (chained), T2's, the student's spec and start weights,
+    the divergence, the KD settings and, when launched, the launcher and its process count."""
+    from lantern_nb import launcher
+
+    cfg = ctx.cfg
+    parent = "none" if kind == "sft" else (teacher.key if teacher is not None else ctx.key)
+    launched = [mode, list(launch_args or ()), launcher.process_count(cfg)] if mode else None
+    return RunCache.key(parent, ctx.key, cfg.models.students.get(role, role), kind, fingerprint(student),
+                        kd_settings(cfg), extra_key, *([launched] if launched else []))
+
+
+def launch_together(ctx: KdContext, role: str, kinds: Sequence[str]) -> list[str]:
+    """Train the uncached T2 -> `role` stages of `kinds` (Table 1's rows) in one `accelerate launch`
+    (`train kd --kind a,b,...`), so the launcher's start-up, T2's load and the data are paid once, not
+    per row; `run_stage` then picks each result up. Nothing happens in-process; returns the kinds launched."""
+    from lantern_nb import launcher
+    from lantern_nb.profiles import overrides_of
+
+    mode = stage_launcher(ctx)
+    if mode is None:
+        return []
+    todo: dict[str, str] = {}
+    for kind in dict.fromkeys(kinds):
+        key = _stage_key(ctx, role, kind, None, None, ctx.new_student(role), mode, ())
+        if key not in ctx._launched and ctx.runs.load(key, require=("model",)) is None:
+            todo[kind] = key
+    if len(todo) < 2:
+        return []
+    out = ctx.root / "_launched" / RunCache.key(role, *todo.values())
+    launcher.launched_train(ctx.cfg, "kd", mode, out, overrides_of(ctx.cfg),
+                            extra=["--kind", ",".join(todo), "--student", role, "--save-model"])
+    for kind, key in todo.items():
+        ctx._launched[key] = out / kind
+    return list(todo)
+
+
+def _launched_result(ctx: KdContext, run: Path) -> tuple[torch.nn.Module, TrainResult, dict[str, Any]]:
+    """A launched stage's saved student on this process's device, its `TrainResult` (rank 0's result.json
+    in `run`) and the SCD / AW traces the run recorded."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from lantern_nb import launcher
+    from lantern_nb.model_specs import pick_device
+
+    result = json.loads((run / "result.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(run / "final").to(pick_device(ctx.cfg.device))
+    traces = {k: result[k] for k in ("scd_boundaries", "scd_phases", "aw_trace") if k in result}
+    return model, launcher.train_result(result, model), traces
+
+
+def stage_traces(schedule: Any, token_weights: Any) -> dict[str, Any]:
+    """What an SCD schedule and Adaptive Weighting recorded during a run (phase boundaries, the phase
+    per step, the per-step advantage and weight range), for the run's metrics."""
+    out: dict[str, Any] = {}
+    if isinstance(schedule, TeacherSchedule):
+        out["scd_boundaries"] = schedule.boundaries
+        out["scd_phases"] = [p for _, p in schedule.history]
+    if getattr(token_weights, "trace", None):
+        out["aw_trace"] = token_weights.trace
+    return out
 
 
 def teacher_reference(ctx: KdContext) -> dict[str, float]:
@@ -388,6 +494,7 @@ def run_table1(cfg: Profile, ctx: KdContext | None = None, save_explainer: bool 
     ctx = ctx or kd_context(cfg)
     role = cfg.kd.student
     rows, curves, runs = [], {}, {}
+    launch_together(ctx, role, [kind for kind, _ in table1_kinds(cfg)])
     for kind, note in tqdm(table1_kinds(cfg), desc="Table 1 runs", disable=not progress):
         run = run_stage(ctx, f"{'' if kind == 'sft' else 'teacher-'}{role}.{kind}", role, kind)
         runs[kind] = run

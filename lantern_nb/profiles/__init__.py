@@ -254,6 +254,7 @@ class SummarizerCfg(OptimizerCfg):
     train_jobs: int = bounded(Bound(0, note="0 = all train-split jobs"), 0)  # distinct jobs used for training
     eval_n: int = bounded(AT_LEAST_1, 20)  # held-out jobs for ROUGE vs the extractor
     gradient_checkpointing: bool = False  # recompute activations in backward (less memory)
+    max_steps: int = bounded(STEP_CAP, -1)  # cap on optimisation steps (-1 = all epochs)
 
 
 @dataclass
@@ -272,16 +273,18 @@ class ServingCfg:
 
 @dataclass
 class HardwareCfg:
-    """The GPUs the runs are sized for (`python -m lantern_nb plan`; defaults: one H100 80 GB) and how T2's
-    SFT is started on them (`launcher`): `auto` (in the notebook's process; DDP under `accelerate launch`
-    when more than one GPU is visible), `none` (always in-process), `ddp` or `fsdp` (always launched)."""
+    """The GPUs the runs are sized for (`python -m lantern_nb plan`; defaults: one H100 80 GB) and how the
+    training steps of `launch_steps` are started on them (`launcher`): `auto` (in the notebook's process;
+    DDP under `accelerate launch` when more than one GPU is visible), `none` (always in-process), `ddp` or
+    `fsdp` (always launched)."""
 
     gpus: int = bounded(AT_LEAST_1, 1)
     gpu_memory_gb: float = bounded(POSITIVE, 80.0)
     gpu_tflops_bf16: float = bounded(POSITIVE, 989.0)  # H100 SXM dense bf16 peak
     hbm_tb_s: float = bounded(POSITIVE, 3.35)  # H100 SXM memory bandwidth
     mfu: float = bounded(OPEN_UNIT, 0.35)  # model-FLOPs utilisation of fine-tuning
-    launcher: str = "auto"  # auto | none | ddp | fsdp (lantern_nb.launch.launcher)
+    launcher: str = "auto"  # auto | none | ddp | fsdp (lantern_nb.launcher.launcher)
+    launch_steps: list[str] = field(default_factory=lambda: ["sft", "kd", "classifier", "summarizer"])
 
 
 @dataclass
@@ -519,6 +522,7 @@ def _validate(p: Profile) -> None:
         ("classifier.t2_calibration", cls.t2_calibration, ("none", "prior"), ""),
         ("serving.mix", p.serving.mix, SERVING_MODULES, "serving modules"),
         ("hardware.launcher", p.hardware.launcher, ("auto", "none", "ddp", "fsdp"), ""),
+        ("hardware.launch_steps", p.hardware.launch_steps, ("sft", "kd", "classifier", "summarizer"), ""),
         *((f"{name}.scheduler", section.scheduler, SCHEDULERS, "") for name, section in
           (("pretrain", p.pretrain), ("sft", p.sft), ("kd", p.kd), ("classifier", p.classifier),
            ("summarizer", p.summarizer))),
