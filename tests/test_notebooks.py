@@ -57,5 +57,13 @@ def test_the_paper_profile_rehearses_end_to_end_on_stand_ins(tmp_path, monkeypat
     sft_nb = (tmp_path / "build" / "03_teacher_sft.ipynb").read_text()
     # each candidate's SFT ran as `accelerate launch` (the FSDP config) in two processes; rank 0 reported
     assert sft_nb.count('\\"world_size\\": 2, \\"rank\\": 0') == 3
+    # and every other training step too: Table 1's rows in one launch, each Table 2 / SCD stage, every
+    # classifier cell and the summarizer
+    for nb, least in (("04_kd_divergences", 1), ("05_multistage_paths", 5), ("06_classifier_structures", 9)):
+        text = (tmp_path / "build" / f"{nb}.ipynb").read_text()
+        assert text.count('\\"world_size\\": 2, \\"rank\\": 0') >= least, nb
+    kd_nb = (tmp_path / "build" / "04_kd_divergences.ipynb").read_text()
+    assert '\\"kinds\\": [\\"sft\\", \\"js\\", \\"fkl\\", \\"tvd\\", \\"skl\\", \\"rkl\\", \\"skew_fkl\\", \\"skew_rkl\\"]' in kd_nb
     cls_nb = (tmp_path / "build" / "06_classifier_structures.ipynb").read_text()
+    assert '\\"step\\": \\"summarizer\\"' in cls_nb and '\\"step\\": \\"classifier\\"' in cls_nb
     assert "clamped from 8192 to 512 tokens" in cls_nb  # MiniLM's positions
