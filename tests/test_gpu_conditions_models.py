@@ -269,3 +269,42 @@ def test_train_classifier_clamps_to_the_backbone(tmp_path, monkeypatch, tiny_tok
                                        output_dir=tmp_path / "cls")
     assert run.encoder.max_length == 64
     assert classify.predict_proba(run.model, run.encoder, [_LONG_JOB], [_LONG_RESUME]).shape == (1, 3)
+
+
+def test_gte_qwen2_attends_bidirectionally_and_stays_so_when_served(tmp_path, monkeypatch, tiny_tokenizer):
+    """gte-Qwen2-1.5B-instruct was trained as a bidirectional embedder (its hub code sets is_causal=False);
+    loaded as transformers' Qwen2Model it would attend causally. The hub id and its stand-in get full
+    attention over the unpadded tokens, and a saved classifier is rebuilt the same way."""
+    import copy
+
+    import transformers
+    from transformers import Qwen2Config, Qwen2Model
+
+    from lantern_nb import classify
+
+    conf = Qwen2Config(vocab_size=len(tiny_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    torch.manual_seed(0)
+    causal = Qwen2Model(conf).eval()
+    a = torch.tensor([[5, 6, 7, 8, 9, 0]])
+    b = torch.tensor([[5, 6, 7, 8, 10, 11]])  # a later token changed, and the one under padding
+    c = torch.tensor([[5, 6, 7, 8, 9, 12]])  # only the padded token changed
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0]])
+    with monkeypatch.context() as m:
+        m.setattr(transformers.AutoModel, "from_pretrained", lambda src, **kw: copy.deepcopy(causal))
+        m.setattr(transformers.AutoTokenizer, "from_pretrained", lambda src, **kw: tiny_tokenizer)
+        built = {spec: model_specs.build_encoder(spec)[0].eval() for spec in
+                 ("Alibaba-NLP/gte-Qwen2-1.5B-instruct", "standin:Alibaba-NLP/gte-Qwen2-1.5B-instruct",
+                  "Qwen/Qwen2.5-0.5B-Instruct")}
+    for spec, model in built.items():
+        with torch.no_grad():
+            ha, hb, hc = (model(input_ids=x, attention_mask=mask).last_hidden_state for x in (a, b, c))
+        assert (not torch.allclose(ha[0, 0], hb[0, 0])) == ("gte" in spec)  # position 0 sees position 4
+        assert torch.allclose(ha[0, :5], hc[0, :5], atol=1e-6)  # a padded position is never seen
+    clf = FitClassifier(built["Alibaba-NLP/gte-Qwen2-1.5B-instruct"], "seqcls_last", 8).eval()
+    classify.save_classifier(clf, PairEncoder(tiny_tokenizer, "seqcls_last", 32, True), tmp_path / "clf")
+    served = classify.load_classifier(tmp_path / "clf")
+    batch = {"input_ids": a[:, :5], "attention_mask": mask[:, :5]}
+    with torch.no_grad():
+        assert torch.allclose(clf(**batch), served.model(**batch), atol=1e-6)
+    assert all(not m.is_causal for m in served.model.backbone.modules() if hasattr(m, "is_causal"))

@@ -146,9 +146,13 @@ def test_hub_decoders_load_fp32_for_training(tiny_tokenizer, monkeypatch):
 def test_hub_classifier_backbones_load_fp32(monkeypatch):
     from transformers import AutoModel, AutoTokenizer
 
+    from transformers import Qwen2Config, Qwen2Model
+
     seen: dict = {}
+    tiny = Qwen2Model(Qwen2Config(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, num_key_value_heads=1))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(AutoModel, "from_pretrained", lambda src, **kw: seen.update(src=src, **kw))
+    monkeypatch.setattr(AutoModel, "from_pretrained", lambda src, **kw: seen.update(src=src, **kw) or tiny)
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda src, **kw: None)
     model_specs.build_encoder("Alibaba-NLP/gte-Qwen2-1.5B-instruct")
     assert seen == {"src": "Alibaba-NLP/gte-Qwen2-1.5B-instruct", "dtype": torch.float32}
