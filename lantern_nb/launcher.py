@@ -131,6 +131,14 @@ def launched_train(cfg: Any, step: str, mode: str, out_dir: Path, overrides: dic
     return json.loads(result_path.read_text())
 
 
+def load_launched(final: Path, device: Any, dtype: Any = None) -> Any:
+    """The causal LM a launched run saved at `final` (rank 0, gathered from any shards), on `device`."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    return AutoModelForCausalLM.from_pretrained(final, **kwargs).to(device)
+
+
 def train_result(result: dict[str, Any], model: Any, checkpoints: Sequence[Path] = ()) -> Any:
     """A launched run's `train.TrainResult` in the notebook's process: the model loaded back and rank 0's
     result.json (loss log, steps, seconds)."""

@@ -201,16 +201,14 @@ def _launched_candidate(cfg: Profile, name: str, tokenizer, work_dir: Path, mode
     final = work_dir / "final"
     device = model_specs.pick_device(cfg.device)
     if cfg.sft.method == "full":
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(final, dtype=model_specs.load_dtype(trainable=True, device=device))
+        model = launcher.load_launched(final, device, model_specs.load_dtype(trainable=True, device=device))
     else:
         from peft import PeftModel
 
         base = pretrained_decoder(cfg, cfg.models.teacher_candidates[name], tokenizer, dtype=_lora_base_dtype(cfg))
-        model = PeftModel.from_pretrained(base, final)
+        model = PeftModel.from_pretrained(base, final).to(device)
     ckpts = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return launcher.train_result(result, model.to(device), ckpts)
+    return launcher.train_result(result, model, ckpts)
 
 
 def finetune_teacher(cfg: Profile, name: str, tokenizer, train_rows: Sequence[dict[str, Any]], out_dir: str | Path,

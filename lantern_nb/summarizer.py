@@ -171,13 +171,11 @@ def fit_summarizer(cfg: Profile, work_dir: str | Path, save_final: str | Path | 
 def _launched_fit(cfg: Profile, work_dir: Path, mode: str):
     """`fit_summarizer` as `python -m lantern_nb train summarizer --save-model` under `accelerate launch`,
     the trained model loaded back onto this process's device."""
-    from transformers import AutoModelForCausalLM
-
     from lantern_nb import launcher, model_specs
     from lantern_nb.profiles import overrides_of
 
     result = launcher.launched_train(cfg, "summarizer", mode, work_dir, overrides_of(cfg), extra=["--save-model"])
-    model = AutoModelForCausalLM.from_pretrained(work_dir / "final").to(model_specs.pick_device(cfg.device))
+    model = launcher.load_launched(work_dir / "final", model_specs.pick_device(cfg.device))
     return launcher.train_result(result, model)
 
 

@@ -290,7 +290,11 @@ def test_gte_qwen2_attends_bidirectionally_and_stays_so_when_served(tmp_path, mo
     b = torch.tensor([[5, 6, 7, 8, 10, 11]])  # a later token changed, and the one under padding
     c = torch.tensor([[5, 6, 7, 8, 9, 12]])  # only the padded token changed
     mask = torch.tensor([[1, 1, 1, 1, 1, 0]])
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "standin.json").write_text("{}")
     with monkeypatch.context() as m:
+        m.setattr(model_specs.hub_configs, "standin_dir", lambda hub_id: standin)
         m.setattr(transformers.AutoModel, "from_pretrained", lambda src, **kw: copy.deepcopy(causal))
         m.setattr(transformers.AutoTokenizer, "from_pretrained", lambda src, **kw: tiny_tokenizer)
         built = {spec: model_specs.build_encoder(spec)[0].eval() for spec in

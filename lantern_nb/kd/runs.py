@@ -428,13 +428,11 @@ def _launched_result(ctx: KdContext, run: Path) -> tuple[torch.nn.Module, TrainR
     in `run`) and the SCD / AW traces the run recorded."""
     import json
 
-    from transformers import AutoModelForCausalLM
-
     from lantern_nb import launcher
     from lantern_nb.model_specs import pick_device
 
     result = json.loads((run / "result.json").read_text())
-    model = AutoModelForCausalLM.from_pretrained(run / "final").to(pick_device(ctx.cfg.device))
+    model = launcher.load_launched(run / "final", pick_device(ctx.cfg.device))
     traces = {k: result[k] for k in ("scd_boundaries", "scd_phases", "aw_trace") if k in result}
     return model, launcher.train_result(result, model), traces
 
