@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import re
 import shutil
@@ -147,13 +148,66 @@ def _train_config(section: dict[str, Any], seed: int, steps: int):
 
 def _entry_key(recipe: dict[str, Any], name: str, corpus: str) -> str:
     """What a model's build reads: its recipe entry (and its base's, recursively), the shared
-    settings and the corpus hash; a committed model with another key is rebuilt."""
+    settings (the copy section only where the entry uses it) and the corpus hash; a committed model
+    with another key is rebuilt."""
     from lantern_nb.cache import fingerprint
 
     m = recipe["models"][name]
-    shared = {k: v for k, v in recipe.items() if k != "models"}
+    shared = {k: v for k, v in recipe.items() if k not in ("models", "copy")}
     base = _entry_key(recipe, m["base"], corpus) if "base" in m else None
-    return fingerprint(name, m, shared, corpus, base)
+    copy = copy_settings(recipe, m)
+    return fingerprint(name, m, shared, corpus, base) if copy is None else fingerprint(name, m, shared, corpus, base, copy)
+
+
+def copy_settings(recipe: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The recipe's `copy` section for an entry that says `copy: true`, else None."""
+    if not entry.get("copy"):
+        return None
+    if "copy" not in recipe:
+        raise ValueError("base recipe: a model says copy: true but the recipe has no copy section")
+    return recipe["copy"]
+
+
+def copy_rows(recipe: dict[str, Any], entry: dict[str, Any], tokenizer, texts: Sequence[str],
+              n_lm: int) -> list[dict[str, list[int]]]:
+    """The copy blocks mixed into the causal-LM phase: `copy.frac` of all its blocks, `copy.natural` of
+    their spans from the documents (`pretrain.copy_blocks`), so copying stays in use while the text is learned."""
+    from lantern_nb.pretrain import copy_blocks
+
+    c = copy_settings(recipe, entry)
+    if not c or not c["frac"]:
+        return []
+    n = round(n_lm * c["frac"] / (1 - c["frac"]))
+    return copy_blocks(tokenizer, texts, recipe["lm"]["seq_len"], n, recipe["seed"] + 1, tuple(c["span"]), c["natural"])
+
+
+def _copy_phase(recipe: dict[str, Any], entry: dict[str, Any], model: torch.nn.Module, tokenizer, work: Path,
+                name: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Before its text, a base decoder that says `copy: true` learns to copy from its context on copy
+    blocks of random ids (`copy.steps` at the constant `copy.lr` after 50 warm-up steps): content-based
+    copying forms there in a few hundred steps, which the causal-LM phase alone never reached. Returns
+    the model and its provenance fields."""
+    from lantern_nb.pretrain import copy_blocks, copy_loss
+    from lantern_nb.train import CausalLMObjective, loss_curve, train
+
+    c = copy_settings(recipe, entry)
+    if not c or not c["steps"]:
+        return model, {}
+    lm, steps = recipe["lm"], c["steps"]
+    rows = copy_blocks(tokenizer, [], lm["seq_len"], steps * lm["batch_size"], recipe["seed"], tuple(c["span"]),
+                       natural=0.0)
+    started = time.perf_counter()
+    _log(f"{name}: copying, {len(rows)} blocks, {steps} steps")
+    section = {**lm, "lr": c["lr"], "scheduler": "constant_with_warmup", "warmup_ratio": min(1.0, 50 / steps)}
+    work = work.with_name(work.name + "-copy")
+    res = train(model, rows, CausalLMObjective(), _train_config(section, recipe["seed"], steps), work,
+                pad_token_id=tokenizer.pad_token_id, desc=f"base {name} copying")
+    shutil.rmtree(work, ignore_errors=True)
+    fields = {"copy_steps": res.steps, "copy_seconds": round(time.perf_counter() - started, 1),
+              "copy_phase_loss": round(copy_loss(res.model, tokenizer), 4), "copy_curve": loss_curve(res.log_history)}
+    _log(f"{name}: copy loss {fields['copy_phase_loss']} nats after {res.steps} steps (ln V = "
+         f"{math.log(len(tokenizer)):.2f} without copying)")
+    return res.model, fields
 
 
 def _save(model: torch.nn.Module, dest: Path, provenance: dict[str, Any], dtype: str) -> None:
@@ -177,7 +231,7 @@ def build(recipe: dict[str, Any] | None = None, only: Sequence[str] = (), root: 
     from transformers import AutoModelForCausalLM
 
     from lantern_nb import model_specs
-    from lantern_nb.pretrain import lm_blocks
+    from lantern_nb.pretrain import copy_loss, lm_blocks
     from lantern_nb.train import IGNORE, CausalLMObjective, encode_chat_example, loss_curve, train
 
     recipe = recipe or load_recipe()
@@ -211,10 +265,13 @@ def build(recipe: dict[str, Any] | None = None, only: Sequence[str] = (), root: 
             continue
         started = time.perf_counter()
         work = root.parent / f".base-{name}.run"
+        copy_phase: dict[str, Any] = {}
         if "spec" in m:
             spec = model_specs.parse_spec(m["spec"])
             model = model_specs.build_causal_lm(spec, tokenizer, seed=recipe["seed"])
+            model, copy_phase = _copy_phase(recipe, m, model, tokenizer, work, name)
             rows = lm_blocks(tokenizer, texts, recipe["lm"]["seq_len"], recipe["seed"])
+            rows += copy_rows(recipe, m, tokenizer, texts, len(rows))
             tc, steps, what = _train_config(recipe["lm"], recipe["seed"], m["steps"]), m["steps"], "causal LM"
         else:
             model = AutoModelForCausalLM.from_pretrained(root / m["base"], dtype=torch.float32)
@@ -238,7 +295,8 @@ def build(recipe: dict[str, Any] | None = None, only: Sequence[str] = (), root: 
                       "trained_on": what, "rows": len(rows), "steps": res.steps,
                       "seconds": round(time.perf_counter() - started, 1), "corpus_sha256": corpus,
                       "final_loss": curve[-1][1] if curve else None, "loss_curve": curve,
-                      "parameters": model_specs.count_parameters(res.model), "torch": torch.__version__}
+                      "parameters": model_specs.count_parameters(res.model), "torch": torch.__version__,
+                      "copy_loss": round(copy_loss(res.model, tokenizer), 4), **copy_phase}
         _save(res.model, dest, provenance, recipe["save_dtype"])
         write_manifest(root)
         built.append(name)

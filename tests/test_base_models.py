@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from lantern_nb import base_models, model_specs
@@ -13,9 +14,10 @@ TINY = {
     "seed": 1000003, "n_jobs": 12, "pairs_per_job": 2, "tokenizer_vocab": 600, "save_dtype": "bfloat16",
     "lm": {"seq_len": 32, "batch_size": 2, "lr": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
            "scheduler": "constant", "max_grad_norm": 1.0, "log_points": 0},
+    "copy": {"steps": 2, "lr": 0.001, "frac": 0.25, "natural": 0.5, "span": [4, 8]},
     "instruct": {"max_length": 512, "batch_size": 2, "lr": 0.002, "warmup_ratio": 0.0, "weight_decay": 0.0,
                  "scheduler": "constant", "max_grad_norm": 1.0, "log_points": 0},
-    "models": {"b": {"spec": "tiny-qwen2:h32-l1", "steps": 2}, "b-instruct": {"base": "b", "instruct_steps": 1},
+    "models": {"b": {"spec": "tiny-qwen2:h32-l1", "steps": 2, "copy": True}, "b-instruct": {"base": "b", "instruct_steps": 1},
                "c": {"spec": "tiny-qwen3:h32-l1", "steps": 1}},
 }
 
@@ -35,6 +37,7 @@ def test_build_writes_models_provenance_and_manifest(built):
     prov = base_models.provenance("b", root)
     assert prov["steps"] == 2 and prov["seconds"] >= 0 and prov["final_loss"] > 0
     assert len(prov["corpus_sha256"]) == 64 and prov["trained_on"] == "causal LM"
+    assert prov["copy_steps"] == 2 and prov["copy_loss"] > 0 and prov["copy_phase_loss"] > 0
     assert base_models.provenance("b-instruct", root)["trained_on"] == "reading tasks"
     model = base_models.load_base("b-instruct", root=root)
     assert next(model.parameters()).dtype.is_floating_point and model.config.model_type == "qwen2"
@@ -51,6 +54,11 @@ def test_rebuild_only_what_changed(built, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     assert base_models.build(changed, root=copy) == ["b", "b-instruct"]
+    # the copy section is read only by the models that use it
+    changed["copy"]["steps"] = 3
+    assert base_models.build(changed, root=copy) == ["b", "b-instruct"]
+    changed["models"]["c"]["copy"] = True
+    assert base_models.build(changed, root=copy) == ["c"]
 
 
 def test_tampered_file_is_refused_with_the_fix(built, tmp_path):
@@ -129,3 +137,78 @@ def test_committed_base_models_match_their_manifest_and_fit_the_budget():
         base_models.verify(folder)
     total = sum(p.stat().st_size for p in Path(COMMITTED).rglob("*") if p.is_file())
     assert total <= 60e6
+
+
+def test_copy_blocks_score_only_the_repeat_of_each_span(tiny_tokenizer):
+    from lantern_nb.pretrain import IGNORE, copy_blocks
+
+    texts = ["the data engineer builds reliable pipelines in python and sql for analytics teams " * 3] * 4
+    rows = copy_blocks(tiny_tokenizer, texts, 64, 6, seed=3, span=(4, 8), natural=0.5)
+    assert rows == copy_blocks(tiny_tokenizer, texts, 64, 6, seed=3, span=(4, 8), natural=0.5)
+    eos = tiny_tokenizer.eos_token_id
+    for row in rows:
+        ids, labels = row["input_ids"], row["labels"]
+        assert len(ids) == len(labels) == len(row["attention_mask"]) == 64
+        assert all(y == IGNORE or y == ids[i + 1] for i, y in enumerate(labels[:-1]))  # labels are pre-shifted
+        # every scored target repeats the token that followed the same context one span earlier
+        start = 0
+        while start < 64:
+            end = ids.index(eos, start) if eos in ids[start:] else 64
+            ep = ids[start:end]
+            half = len(ep) // 2 if end < 64 else None
+            if half:
+                assert ep[:half] == ep[half:2 * half] and len(ep) == 2 * half
+                scored = [labels[start + k - 1] != IGNORE for k in range(1, len(ep))]
+                assert scored == [False] * half + [True] * (half - 1)  # the first half and the repeat's first token
+            start = end + 1
+    assert sum(y != IGNORE for r in rows for y in r["labels"]) > 0
+    random_only = copy_blocks(tiny_tokenizer, [], 64, 2, seed=3, natural=0.0)
+    assert all(t not in tiny_tokenizer.all_special_ids or t == eos for r in random_only for t in r["input_ids"])
+
+
+class _Oracle(torch.nn.Module):
+    """Logits of a model that copies: it predicts the token that followed the last earlier occurrence of
+    the current token (`by_content`), or the token a fixed number of positions back (`offset`)."""
+
+    def __init__(self, vocab: int, offset: int | None = None):
+        super().__init__()
+        self.vocab, self.offset = vocab, offset
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids):
+        b, t = input_ids.shape
+        logits = torch.zeros(b, t, self.vocab)
+        for i in range(b):
+            row = input_ids[i].tolist()
+            for p in range(t):
+                guess = None
+                if self.offset is None:  # the last earlier occurrence of the current bigram, else token
+                    prev = ([j for j in range(1, p) if row[j - 1:j + 1] == row[p - 1:p + 1]] if p else []) or \
+                        [j for j in range(p) if row[j] == row[p]]
+                    guess = row[prev[-1] + 1] if prev else None
+                elif p + 1 - self.offset >= 0:
+                    guess = row[p + 1 - self.offset]
+                if guess is not None:
+                    logits[i, p, guess] = 10.0
+        return type("Out", (), {"logits": logits})()
+
+
+def test_copy_loss_rewards_copying_by_content_not_by_offset(tiny_tokenizer):
+    import math
+
+    from lantern_nb.pretrain import copy_loss
+
+    vocab = len(tiny_tokenizer)
+    assert copy_loss(_Oracle(vocab), tiny_tokenizer, seq_len=96, n=4) < 0.15 * math.log(vocab)  # chance repeats only
+    for offset in (8, 20):  # a head that attends a fixed distance back cannot solve variable-length repeats
+        assert copy_loss(_Oracle(vocab, offset), tiny_tokenizer, seq_len=96, n=4) > 0.5 * math.log(vocab)
+
+
+@pytest.mark.skipif(not (COMMITTED / "MANIFEST.json").exists(), reason="no committed base models in this checkout")
+def test_committed_base_models_are_current_with_the_recipe():
+    """Every committed model was built from the recipe as it stands (`make base-models` would rebuild nothing)."""
+    recipe = base_models.load_recipe()
+    corpus = base_models.corpus_hash(base_models.documents(base_models.upstream_pairs(recipe, progress=False)))
+    stale = [name for name in recipe["models"]
+             if base_models.provenance(name)["key"] != base_models._entry_key(recipe, name, corpus)]
+    assert not stale, f"committed base models older than base_recipe.yaml: {stale}; run `make base-models`"
