@@ -129,13 +129,61 @@ def reading_tasks(pairs: Sequence, seed: int) -> list[tuple[list[dict[str, str]]
             if not _shown(it, text):
                 lines.append((it.canonical if rng.random() < 0.5 else rng.choice(it.job), "no", None))
         rng.shuffle(lines)
-        question = ("Does this résumé show each of these? Answer yes, partly or no for each, quoting the "
+        question = (f"{READING_QUESTION} Answer yes, partly or no for each, quoting the "
                     "résumé line.\n" + "\n".join(f"- {w}" for w, _, _ in lines))
         answer = "\n".join(f"- {w}: {a}" + (f" ({e})" if e else "") for w, a, e in lines)
         out.append((_chat(question, text), answer))
     out.extend(instruction_examples([], list(first), seed))
     rng.shuffle(out)
     return out
+
+
+_READING_LINE = re.compile(r"^- (.+?): (yes|partly|no)\b", re.M)
+READING_QUESTION = "Does this résumé show each of these?"
+
+
+def score_reading(reference: str, generation: str) -> dict[str, int]:
+    """Item by item, a "does this résumé show X" answer against the reference answer: `items` asked,
+    `named` (the generation answers that item under its asked wording), `agree` (and gives the
+    reference's yes / partly / no), `ref_yes` (what always answering "yes" would get right)."""
+    want = {m.group(1).strip(): m.group(2) for m in _READING_LINE.finditer(reference)}
+    got: dict[str, str] = {}
+    for m in _READING_LINE.finditer(generation):
+        got.setdefault(m.group(1).strip(), m.group(2))
+    return {"items": len(want), "named": sum(w in got for w in want),
+            "agree": sum(got.get(w) == a for w, a in want.items()),
+            "ref_yes": sum(a == "yes" for a in want.values())}
+
+
+def reading_check(name: str, n: int = 40, seed: int = 0, max_new_tokens: int = 160,
+                  root: Path | None = None) -> dict[str, Any]:
+    """How well committed model `name` does its own "does this résumé show X" task (`reading_tasks`)
+    on documents upstream never saw: `n` résumés of the generator under `seed` (the cpu profile's
+    corpus for seed 0), greedy answers scored by `score_reading`, summed."""
+    from tqdm.auto import tqdm
+
+    from lantern_nb.data import generator
+    from lantern_nb.generation import greedy_generation_config
+
+    tokenizer = load_tokenizer(root)
+    model = load_base(name, root=root).eval()
+    pairs = generator.generate_pairs(max(2, n // 2), 6, seed=seed, progress=False)
+    tasks = [t for t in reading_tasks(pairs, seed + 7) if t[0][1]["content"].startswith(READING_QUESTION)]
+    random.Random(seed).shuffle(tasks)
+    gen = greedy_generation_config(max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    window = load_recipe()["instruct"]["max_length"] - max_new_tokens  # prompt + answer as long as in tuning
+    total = {"items": 0, "named": 0, "agree": 0, "ref_yes": 0}
+    with torch.no_grad():
+        for messages, reference in tqdm(tasks[:n], desc=f"reading check {name}", leave=False):
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+            ids = ids["input_ids"][-window:]
+            out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 generation_config=gen)
+            scores = score_reading(reference, tokenizer.decode(out[0, len(ids):], skip_special_tokens=True))
+            total = {k: total[k] + scores[k] for k in total}
+    items = max(total["items"], 1)
+    return {"model": name, "tasks": min(n, len(tasks)), **total, "named_share": round(total["named"] / items, 3),
+            "agree_share": round(total["agree"] / items, 3), "always_yes_share": round(total["ref_yes"] / items, 3)}
 
 
 # ----------------------------------------------------------------------------- build
@@ -170,8 +218,9 @@ def copy_settings(recipe: dict[str, Any], entry: dict[str, Any]) -> dict[str, An
 
 def copy_rows(recipe: dict[str, Any], entry: dict[str, Any], tokenizer, texts: Sequence[str],
               n_lm: int) -> list[dict[str, list[int]]]:
-    """The copy blocks mixed into the causal-LM phase: `copy.frac` of all its blocks, `copy.natural` of
-    their spans from the documents (`pretrain.copy_blocks`), so copying stays in use while the text is learned."""
+    """The copy blocks mixed into the causal-LM phase (or an -Instruct entry's tuning): `copy.frac` of all
+    its rows, `copy.natural` of their spans from the documents (`pretrain.copy_blocks`), so copying stays in
+    use while the text (or the tasks) are learned; tuning without them erased it (copy loss 0.15 -> 8.9 nats)."""
     from lantern_nb.pretrain import copy_blocks
 
     c = copy_settings(recipe, entry)
@@ -276,7 +325,8 @@ def build(recipe: dict[str, Any] | None = None, only: Sequence[str] = (), root: 
         else:
             model = AutoModelForCausalLM.from_pretrained(root / m["base"], dtype=torch.float32)
             rows = []
-            need = m["instruct_steps"] * recipe["instruct"]["batch_size"]
+            keep = 1 - (copy_settings(recipe, m) or {"frac": 0})["frac"]
+            need = round(m["instruct_steps"] * recipe["instruct"]["batch_size"] * keep)
             for messages, answer in reading_tasks(pairs, recipe["seed"]):
                 if len(rows) >= need:
                     break
@@ -284,6 +334,7 @@ def build(recipe: dict[str, Any] | None = None, only: Sequence[str] = (), root: 
                 enc.pop("prompt_len", None)
                 if any(y != IGNORE for y in enc["labels"]):
                     rows.append(enc)
+            rows += copy_rows(recipe, m, tokenizer, texts, len(rows))
             steps, what = m["instruct_steps"], "reading tasks"
             tc = _train_config(recipe["instruct"], recipe["seed"], steps)
         _log(f"{name}: {what}, {len(rows)} rows, {steps} steps")
@@ -315,6 +366,10 @@ def base_tokenizer(root: Path | None = None, check: bool = True):
 
 
 def cli_base_models(args: argparse.Namespace) -> int:
+    if args.check:
+        for name in args.check:
+            print(json.dumps(reading_check(name, n=args.check_n)))
+        return 0
     built = build(only=args.only or (), models=args.models or ())
     total = sum(p.stat().st_size for p in base_dir().rglob("*") if p.is_file())
     print(f"built: {', '.join(built) or 'nothing (all up to date)'}; data/base is {total / 1e6:.1f} MB")
@@ -322,4 +377,4 @@ def cli_base_models(args: argparse.Namespace) -> int:
 
 
 __all__ = ["MANIFEST", "PROVENANCE", "BaseModelError", "base_dir", "base_tokenizer", "build", "load_base", "load_recipe",
-           "provenance", "reading_tasks", "verify", "write_manifest"]
+           "provenance", "reading_check", "reading_tasks", "score_reading", "verify", "write_manifest"]

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("base-models", help="build the committed upstream base models under data/base/ (hours on 2 cores)")
     c.add_argument("--only", nargs="*", help="rebuild these models even when up to date")
     c.add_argument("--models", nargs="*", help="build only these models (when missing or stale)")
+    c.add_argument("--check", nargs="*", help="build nothing: score these committed models on the "
+                   "'does this résumé show X' reading task over documents upstream never saw")
+    c.add_argument("--check-n", type=int, default=40, help="résumés asked by --check")
     c.set_defaults(func=_lazy("lantern_nb.base_models:cli_base_models"))
 
     c = sub.add_parser("beyond", help="train and score the Table 1 rows beyond the paper (make beyond)")

@@ -17,7 +17,7 @@ TINY = {
     "copy": {"steps": 2, "lr": 0.001, "frac": 0.25, "natural": 0.5, "span": [4, 8]},
     "instruct": {"max_length": 512, "batch_size": 2, "lr": 0.002, "warmup_ratio": 0.0, "weight_decay": 0.0,
                  "scheduler": "constant", "max_grad_norm": 1.0, "log_points": 0},
-    "models": {"b": {"spec": "tiny-qwen2:h32-l1", "steps": 2, "copy": True}, "b-instruct": {"base": "b", "instruct_steps": 1},
+    "models": {"b": {"spec": "tiny-qwen2:h32-l1", "steps": 2, "copy": True}, "b-instruct": {"base": "b", "instruct_steps": 2, "copy": True},
                "c": {"spec": "tiny-qwen3:h32-l1", "steps": 1}},
 }
 
@@ -38,7 +38,9 @@ def test_build_writes_models_provenance_and_manifest(built):
     assert prov["steps"] == 2 and prov["seconds"] >= 0 and prov["final_loss"] > 0
     assert len(prov["corpus_sha256"]) == 64 and prov["trained_on"] == "causal LM"
     assert prov["copy_steps"] == 2 and prov["copy_loss"] > 0 and prov["copy_phase_loss"] > 0
-    assert base_models.provenance("b-instruct", root)["trained_on"] == "reading tasks"
+    instruct = base_models.provenance("b-instruct", root)
+    assert instruct["trained_on"] == "reading tasks"
+    assert instruct["rows"] == 2 * 2  # steps x batch: three reading rows and one copy block (copy.frac 0.25)
     model = base_models.load_base("b-instruct", root=root)
     assert next(model.parameters()).dtype.is_floating_point and model.config.model_type == "qwen2"
 
@@ -212,3 +214,21 @@ def test_committed_base_models_are_current_with_the_recipe():
     stale = [name for name in recipe["models"]
              if base_models.provenance(name)["key"] != base_models._entry_key(recipe, name, corpus)]
     assert not stale, f"committed base models older than base_recipe.yaml: {stale}; run `make base-models`"
+
+
+def test_score_reading_counts_items_named_and_agreeing():
+    reference = "- SQL: yes (SQL, Python)\n- A CDL license: no\n- Forklift certification: partly (pending)"
+    assert base_models.score_reading(reference, reference) == {"items": 3, "named": 3, "agree": 3, "ref_yes": 1}
+    always_yes = "- SQL: yes\n- A CDL license: yes\n- Forklift certification: yes"
+    assert base_models.score_reading(reference, always_yes) == {"items": 3, "named": 3, "agree": 1, "ref_yes": 1}
+    # an item answered twice counts its first answer; other wording or a loop of one item names nothing else
+    looping = "- SQL: no\n- SQL: yes\n- SQL: yes\n- CDL license: no"
+    assert base_models.score_reading(reference, looping) == {"items": 3, "named": 1, "agree": 0, "ref_yes": 1}
+    assert base_models.score_reading(reference, "")["named"] == 0
+
+
+def test_reading_check_scores_a_model_on_documents_upstream_never_saw(built):
+    root, _ = built
+    res = base_models.reading_check("b-instruct", n=2, max_new_tokens=4, root=root)
+    assert res["tasks"] == 2 and res["items"] >= 2
+    assert 0 <= res["agree"] <= res["named"] <= res["items"] and 0 < res["always_yes_share"] < 1
